@@ -1,1 +1,122 @@
-export const x = 1;
+import { CommanderError, Command as Program } from "commander";
+import { startDaemon } from "./daemon.js";
+import {
+  ConfigError,
+  describeConfig,
+  discoverConfigPath,
+  loadAgentConfig,
+} from "./services/config/index.js";
+import { DataDirError, prepareDataDir } from "./services/fs/dataDir.js";
+import { createLogger, type LogLevel } from "./services/logging/logger.js";
+import { AGENT_VERSION } from "./version.js";
+
+/** Exit codes of behavior.md 1.1. */
+const EXIT = { ok: 0, fatal: 1, usage: 2 } as const;
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`kanade-agent: ${message}\n`);
+  process.exit(code);
+}
+
+function parseArgs(argv: string[]): { config?: string } {
+  const program = new Program("kanade-agent")
+    .description("kanade endpoint agent: runs commands from NATS JetStream and reports back")
+    .version(`${AGENT_VERSION}`, "--version", "print the version and exit")
+    .option("--config <file>", "agent.toml to use (else $KANADE_AGENT_CONFIG, then the OS default)")
+    .helpOption("-h, --help", "show this help")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version")
+        process.exit(EXIT.ok);
+      process.stderr.write("run `kanade-agent --help` for usage\n");
+      process.exit(EXIT.usage);
+    }
+    throw err;
+  }
+  return program.opts<{ config?: string }>();
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv);
+  const env = process.env;
+
+  const found = discoverConfigPath({ flag: args.config, env, platform: process.platform });
+  if ("error" in found) fail(EXIT.usage, found.error);
+  let loaded: Awaited<ReturnType<typeof loadAgentConfig>>;
+  try {
+    loaded = await loadAgentConfig(found.path, {
+      env,
+      platform: process.platform,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(EXIT.usage, err.message);
+    throw err;
+  }
+  const { config, warnings } = loaded;
+
+  // config.log.level already carries a valid $KANADE_LOG_LEVEL override (behavior.md 20.2).
+  const log = createLogger({ level: config.log.level as LogLevel });
+  for (const w of warnings) log.warn({ file: found.path }, w);
+
+  process.on("unhandledRejection", (reason) =>
+    log.error({ err: String(reason) }, "unhandled rejection (kept running)"),
+  );
+  process.on("uncaughtException", (err) =>
+    log.error({ err: err.message, stack: err.stack }, "uncaught exception (kept running)"),
+  );
+
+  let layout: Awaited<ReturnType<typeof prepareDataDir>>;
+  try {
+    layout = await prepareDataDir(config.dataDir);
+  } catch (err) {
+    if (err instanceof DataDirError) {
+      log.fatal({ data_dir: err.path }, err.message);
+      fail(
+        EXIT.fatal,
+        `${err.message} (check that the folder exists or can be created and is writable by this account)`,
+      );
+    }
+    throw err;
+  }
+
+  const d = describeConfig(config);
+  log.info(
+    {
+      version: AGENT_VERSION,
+      pc_id: config.pcId,
+      nats_url: d.nats_urls.join(","),
+      data_dir: layout.root,
+      auth: d.auth,
+    },
+    "kanade-agent started",
+  );
+
+  const daemon = await startDaemon({ config, layout, log });
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // behavior.md 18.3: a second signal during the stop sequence exits at once.
+    if (stopping) process.exit(daemon.exitCode);
+    stopping = true;
+    log.info({ signal }, "stopping");
+    const hard = setTimeout(() => {
+      log.warn("stop sequence overran 5 s; exiting");
+      process.exit(daemon.exitCode);
+    }, 4_900);
+    hard.unref();
+    void daemon.stop().then((code) => {
+      log.info({ exit_code: code }, "stopped");
+      process.exit(code);
+    });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+main().catch((err: unknown) => {
+  fail(EXIT.fatal, err instanceof Error ? err.message : String(err));
+});

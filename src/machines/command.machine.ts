@@ -1,0 +1,245 @@
+import { assign, fromCallback, fromPromise, sendTo, setup } from "xstate";
+import type { Command } from "../services/wire/types.js";
+
+/** Why a command is not run (behavior.md 5.2 steps 5–9, 7.2): a synthetic result. */
+export interface Skip {
+  exitCode: number;
+  /** The stderr note; absent for a deadline that passed while queued, which the reporter words. */
+  note?: string;
+}
+
+export interface Launch {
+  resultId: string;
+  startedAt: number;
+  spawnAt: number;
+}
+
+/** What the run actor reports when the child is gone; opaque to the chart. */
+export interface RunEnded {
+  exitCode: number;
+}
+
+export interface CommandInput {
+  requestId: string;
+  /** null when the command was admitted as rejected (bad schema): it ends with exit 122. */
+  command: Command | null;
+  rejection?: string;
+  receivedAt: number;
+  /** A `launching` ledger record recovered after a restart (behavior.md 6.6). */
+  resume?: Launch;
+}
+
+export type CommandEvent =
+  | { type: "KILL" }
+  | { type: "AGENT_STOPPING" }
+  | { type: "EXITED"; outcome: RunEnded };
+
+interface CommandContext extends CommandInput {
+  launch: Launch | null;
+  skip: Skip | null;
+  outcome: RunEnded | null;
+  holdsSlot: boolean;
+}
+
+/**
+ * One admitted command, from its gates to its one result (design.md):
+ * gate → queued → launching → jitter → running → reporting → done.
+ * A kill applies from the moment the command waits for a slot; an agent stop abandons what has
+ * not started (the ledger resumes it after the restart) and lets a running child end or be killed.
+ */
+export const commandMachine = setup({
+  types: {
+    context: {} as CommandContext,
+    events: {} as CommandEvent,
+    input: {} as CommandInput,
+  },
+  actors: {
+    evaluateGates: fromPromise<Skip | null, { command: Command; receivedAt: number }>(
+      async () => null,
+    ),
+    acquireSlot: fromPromise<void>(async () => {}),
+    watchKill: fromCallback<CommandEvent, { execId: string }>(() => () => {}),
+    launch: fromPromise<Launch, { requestId: string; command: Command; receivedAt: number }>(
+      async () => {
+        throw new Error("launch actor not provided");
+      },
+    ),
+    run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
+      () => () => {},
+    ),
+    report: fromPromise<
+      void,
+      {
+        requestId: string;
+        command: Command | null;
+        launch: Launch | null;
+        skip: Skip | null;
+        outcome: RunEnded | null;
+      }
+    >(async () => {}),
+  },
+  actions: {
+    releaseSlot: () => {},
+  },
+  guards: {
+    isRejected: ({ context }) => context.command === null,
+    isResumed: ({ context }) => context.resume !== undefined,
+    killable: ({ context }) => !!context.command?.execId,
+  },
+  delays: {
+    /** Remaining jitter: `spawnAt − now`, at least 0 (behavior.md 7.1, 6.6). */
+    untilSpawn: () => 0,
+    /** Time left before the starting deadline passes while queued (behavior.md 5.4). */
+    untilDeadline: () => Number.MAX_SAFE_INTEGER,
+    /** behavior.md 18.2: running children may finish until 1.5 s after the stop signal. */
+    stopGrace: 1_500,
+  },
+}).createMachine({
+  id: "command",
+  context: ({ input }) => ({
+    ...input,
+    launch: input.resume ?? null,
+    skip: null,
+    outcome: null,
+    holdsSlot: false,
+  }),
+  initial: "routing",
+  states: {
+    routing: {
+      always: [
+        {
+          guard: "isRejected",
+          target: "reporting",
+          actions: assign({
+            skip: ({ context }) => ({ exitCode: 122, note: context.rejection ?? "rejected" }),
+          }),
+        },
+        { guard: "isResumed", target: "active.jitter" },
+        { target: "gating" },
+      ],
+    },
+    gating: {
+      invoke: {
+        src: "evaluateGates",
+        input: ({ context }) => ({ command: context.command!, receivedAt: context.receivedAt }),
+        onDone: [
+          {
+            guard: ({ event }) => event.output !== null,
+            target: "reporting",
+            actions: assign({ skip: ({ event }) => event.output }),
+          },
+          { target: "active" },
+        ],
+        onError: {
+          target: "reporting",
+          actions: assign({
+            skip: ({ event }) => ({ exitCode: 122, note: `rejected: ${String(event.error)}` }),
+          }),
+        },
+      },
+      on: { AGENT_STOPPING: "abandoned" },
+    },
+    active: {
+      invoke: {
+        src: "watchKill",
+        input: ({ context }) => ({ execId: context.command?.execId ?? "" }),
+      },
+      exit: [{ type: "releaseSlot" }],
+      initial: "queued",
+      states: {
+        queued: {
+          invoke: {
+            src: "acquireSlot",
+            onDone: { target: "launching", actions: assign({ holdsSlot: true }) },
+          },
+          after: {
+            untilDeadline: {
+              target: "#command.reporting",
+              actions: assign({
+                skip: ({ context }) => ({ exitCode: 125, note: `deadline:${context.receivedAt}` }),
+              }),
+            },
+          },
+        },
+        launching: {
+          invoke: {
+            src: "launch",
+            input: ({ context }) => ({
+              requestId: context.requestId,
+              command: context.command!,
+              receivedAt: context.receivedAt,
+            }),
+            onDone: { target: "jitter", actions: assign({ launch: ({ event }) => event.output }) },
+            onError: {
+              target: "#command.reporting",
+              actions: assign({
+                skip: ({ event }) => ({
+                  exitCode: 120,
+                  note: `failed to start: ${String(event.error)}`,
+                }),
+              }),
+            },
+          },
+        },
+        jitter: {
+          after: { untilSpawn: "running" },
+        },
+        running: {
+          invoke: {
+            id: "child",
+            src: "run",
+            input: ({ context }) => ({
+              requestId: context.requestId,
+              command: context.command!,
+              launch: context.launch!,
+            }),
+          },
+          on: {
+            KILL: { actions: sendTo("child", { type: "KILL" }) },
+            EXITED: {
+              target: "#command.reporting",
+              actions: assign({ outcome: ({ event }) => event.outcome }),
+            },
+            AGENT_STOPPING: ".stopping",
+          },
+          initial: "waiting",
+          states: {
+            waiting: {},
+            stopping: {
+              after: { stopGrace: { actions: sendTo("child", { type: "AGENT_STOPPING" }) } },
+            },
+          },
+        },
+      },
+      on: {
+        KILL: {
+          target: "reporting",
+          actions: assign({
+            skip: ({ context }) => ({
+              exitCode: -1,
+              note: `killed by remote signal (kill.${context.command?.execId})`,
+            }),
+          }),
+        },
+        AGENT_STOPPING: "abandoned",
+      },
+    },
+    reporting: {
+      invoke: {
+        src: "report",
+        input: ({ context }) => ({
+          requestId: context.requestId,
+          command: context.command,
+          launch: context.launch,
+          skip: context.skip,
+          outcome: context.outcome,
+        }),
+        onDone: "done",
+        onError: "done",
+      },
+    },
+    /** Stopped before launch: the ledger keeps it admitted/launching and resumes it later. */
+    abandoned: { type: "final" },
+    done: { type: "final" },
+  },
+});

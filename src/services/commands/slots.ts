@@ -1,0 +1,53 @@
+/**
+ * The concurrency budget of behavior.md 5.4: at most `limit` commands run at once, the others
+ * wait in arrival order. A waiter that gives up (kill, deadline, stop) leaves the queue.
+ */
+export class Slots {
+  private used = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private limit: number) {}
+
+  setLimit(limit: number): void {
+    this.limit = Math.max(1, limit);
+    this.wakeWaiters();
+  }
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (this.used < this.limit && this.waiters.length === 0) {
+      this.used++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener("abort", onAbort);
+        this.used++;
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal?.reason ?? new Error("aborted"));
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.waiters.push(grant);
+    });
+  }
+
+  release(): void {
+    this.used = Math.max(0, this.used - 1);
+    this.wakeWaiters();
+  }
+
+  private wakeWaiters(): void {
+    while (this.used < this.limit && this.waiters.length > 0) this.waiters.shift()?.();
+  }
+}

@@ -1,0 +1,59 @@
+import type { NatsConnection, Status } from "@nats-io/nats-core";
+import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
+import type { ConnectionStatusEvent } from "./connectionEvents.js";
+
+/**
+ * Opens the broker connection. With `waitOnFirstConnect` the promise resolves only once a server
+ * answered, and keeps trying in the background until then (behavior.md 2.1, 1.10).
+ */
+export function openConnection(options: NodeConnectionOptions): Promise<NatsConnection> {
+  return connect(options);
+}
+
+/** Maps a nats.js status to the chart's event, or null for noise (pings, cluster updates). */
+export function toStatusEvent(s: Status): ConnectionStatusEvent | null {
+  switch (s.type) {
+    case "disconnect":
+      return { type: "DISCONNECTED", server: s.server };
+    case "reconnecting":
+      return { type: "RECONNECTING" };
+    case "reconnect":
+      return { type: "RECONNECTED", server: s.server };
+    case "staleConnection":
+      return { type: "STALE" };
+    case "ldm":
+      return { type: "LAME_DUCK", server: s.server };
+    case "error":
+      return { type: "SERVER_ERROR", message: s.error.message };
+    default:
+      return null;
+  }
+}
+
+/** Forwards status events and the final close until `stop()`; returns stop. */
+export function watchConnection(
+  nc: NatsConnection,
+  emit: (e: ConnectionStatusEvent) => void,
+): () => void {
+  let stopped = false;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (stopped) return;
+      const e = toStatusEvent(s);
+      if (e) emit(e);
+    }
+  })().catch(() => {});
+  void nc.closed().then((err) => {
+    if (!stopped) emit({ type: "CLOSED", message: err ? err.message : undefined });
+  });
+  return () => {
+    stopped = true;
+  };
+}
+
+/** Drains subscriptions when possible, closes otherwise; bounded so shutdown never hangs. */
+export async function closeConnection(nc: NatsConnection | null, ms = 500): Promise<void> {
+  if (!nc || nc.isClosed()) return;
+  await Promise.race([nc.drain().catch(() => nc.close()), new Promise((r) => setTimeout(r, ms))]);
+  if (!nc.isClosed()) await nc.close().catch(() => {});
+}

@@ -1,0 +1,111 @@
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { commandsWildcard, replayConsumerName, STREAM_EXEC } from "./subjects.js";
+
+/** Waits for nothing: one attempt to see stream EXEC (the caller retries, behavior.md 9.1). */
+export async function checkExecStream(nc: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+  await jsm.streams.info(STREAM_EXEC);
+}
+
+export type EnsureOutcome = "kept" | "created" | "recreated";
+
+/**
+ * behavior.md 9.2 and 9.5: the durable pull consumer exists with explicit acks, the single
+ * `commands.>` filter and last-per-subject delivery (or `new` for a migrated agent). A durable
+ * that differs is deleted and created again: the server cannot update a deliver policy.
+ */
+export async function ensureReplayConsumer(
+  nc: NatsConnection,
+  pcId: string,
+  ledgerIsEmpty: () => boolean,
+): Promise<{ outcome: EnsureOutcome; deliverPolicy: string }> {
+  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+  const name = replayConsumerName(pcId);
+  const existing = await jsm.consumers.info(STREAM_EXEC, name).catch((err: unknown) => {
+    if (isNotFound(err)) return null;
+    throw err;
+  });
+  if (existing && matches(existing))
+    return { outcome: "kept", deliverPolicy: existing.config.deliver_policy };
+  // A durable left by a previous agent on this PC, met by an agent that remembers nothing:
+  // start from new so the commands the previous agent ran are not run again (9.5).
+  const deliver = existing && ledgerIsEmpty() ? DeliverPolicy.New : DeliverPolicy.LastPerSubject;
+  if (existing) await jsm.consumers.delete(STREAM_EXEC, name);
+  await jsm.consumers.add(STREAM_EXEC, {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: deliver,
+    filter_subject: commandsWildcard(),
+  });
+  return { outcome: existing ? "recreated" : "created", deliverPolicy: deliver };
+}
+
+function matches(info: ConsumerInfo): boolean {
+  const c = info.config;
+  return (
+    c.ack_policy === AckPolicy.Explicit &&
+    c.filter_subject === commandsWildcard() &&
+    (c.deliver_policy === DeliverPolicy.LastPerSubject || c.deliver_policy === DeliverPolicy.New) &&
+    !c.deliver_subject
+  );
+}
+
+export function isNotFound(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  return code === 10014 || code === 10059 || /not found/i.test(err.message);
+}
+
+/** Why a consume loop ended: the caller re-ensures after 1 s (behavior.md 9.4). */
+export type ConsumeEnd = { reason: string };
+
+/**
+ * Pulls batches of up to 100 with 30 s expiry and hands each message over. Resolves when the
+ * consumer or stream went away or the iterator ended; `stop()` ends it early.
+ */
+export function consumeReplay(
+  nc: NatsConnection,
+  pcId: string,
+  onMessage: (m: JsMsg) => void,
+): { done: Promise<ConsumeEnd>; stop: () => void } {
+  let messages: ConsumerMessages | undefined;
+  let stopped = false;
+  let endReason = "consumer iterator ended";
+  const done = (async (): Promise<ConsumeEnd> => {
+    const consumer = await jetstream(nc).consumers.get(STREAM_EXEC, replayConsumerName(pcId));
+    messages = await consumer.consume({ max_messages: 100, expires: 30_000 });
+    if (stopped) messages.stop();
+    const msgs = messages;
+    void (async () => {
+      for await (const s of msgs.status()) {
+        if (
+          s.type === "consumer_deleted" ||
+          s.type === "consumer_not_found" ||
+          s.type === "stream_not_found"
+        ) {
+          endReason = s.type.replaceAll("_", " ");
+          msgs.stop();
+          return;
+        }
+      }
+    })().catch(() => {});
+    for await (const m of msgs) onMessage(m);
+    return { reason: stopped ? "stopped" : endReason };
+  })().catch((err: unknown) => ({ reason: err instanceof Error ? err.message : String(err) }));
+  return {
+    done,
+    stop: () => {
+      stopped = true;
+      messages?.stop();
+    },
+  };
+}
