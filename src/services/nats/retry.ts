@@ -37,7 +37,8 @@ export async function retryForever<T>(attempt: () => Promise<T>, opts: RetryOpti
     opts.signal?.throwIfAborted();
     try {
       const value = await attempt();
-      if (failures > 0) opts.log.info({ what: opts.what, failures }, `${opts.what}: available again`);
+      if (failures > 0)
+        opts.log.info({ what: opts.what, failures }, `${opts.what}: available again`);
       return value;
     } catch (err) {
       opts.signal?.throwIfAborted();
@@ -56,7 +57,11 @@ export async function retryForever<T>(attempt: () => Promise<T>, opts: RetryOpti
 }
 
 /** Sleeps `ms`, or less if `wake$` emits or `signal` aborts. Never rejects. */
-export function wakeableSleep(ms: number, wake$?: Observable<void>, signal?: AbortSignal): Promise<void> {
+export function wakeableSleep(
+  ms: number,
+  wake$?: Observable<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   return new Promise((resolve) => {
     const done = () => {
       clearTimeout(timer);
