@@ -1,6 +1,14 @@
-import { createActor, fromCallback, fromPromise, toPromise } from "xstate";
+import { cpus } from "node:os";
+import { BehaviorSubject, merge, Subject } from "rxjs";
+import { type AnyActorRef, createActor, fromCallback, fromPromise, toPromise } from "xstate";
 import { agentMachine } from "./machines/agent.machine.js";
 import { connectionMachine } from "./machines/connection.machine.js";
+import type { AgentContext } from "./services/agentContext.js";
+import { Ledger } from "./services/commands/ledger.js";
+import { LiveIntake } from "./services/commands/liveIntake.js";
+import { admissionPipeline, type LocalCommand } from "./services/commands/pipeline.js";
+import { recoverLedger } from "./services/commands/recovery.js";
+import { Slots } from "./services/commands/slots.js";
 import { type AgentConfig, toConnectionOptions } from "./services/config/index.js";
 import type { DataDirLayout } from "./services/fs/dataDir.js";
 import type { Logger } from "./services/logging/logger.js";
@@ -8,7 +16,15 @@ import { closeConnection, openConnection, watchConnection } from "./services/nat
 import { NatsLink } from "./services/nats/link.js";
 import { backoffMs } from "./services/nats/retry.js";
 import { StalenessTracker } from "./services/nats/staleness.js";
+import { OutboxDrainer } from "./services/outbox/drainer.js";
+import { startDrainLoop } from "./services/outbox/drainLoop.js";
+import { NatsPublisher } from "./services/outbox/publisher.js";
+import { OutboxStore } from "./services/outbox/store.js";
 import { systemClock, systemRandom } from "./services/time/clock.js";
+import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
+import { AGENT_VERSION } from "./version.js";
+import { commandActorLogic } from "./wiring/commands.js";
+import { replayActorLogic } from "./wiring/replay.js";
 
 export interface DaemonDeps {
   config: AgentConfig;
@@ -20,17 +36,94 @@ export interface Daemon {
   /** Runs the graceful stop sequence; resolves with the process exit code. */
   stop(): Promise<number>;
   readonly exitCode: number;
+  readonly root: AnyActorRef;
 }
 
-/** Wires the services into the statecharts and starts the root actor. */
-export async function startDaemon({ config, log }: DaemonDeps): Promise<Daemon> {
+/** behavior.md 1.9 step 7: resume unfinished records after the first connect, or 30 s. */
+const RESUME_FALLBACK_MS = 30_000;
+
+/** Builds the services, wires them into the statecharts and starts the root actor. */
+export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<Daemon> {
   const clock = systemClock;
   const random = systemRandom;
+  const cpuCount = Math.max(1, cpus().length);
   const link = new NatsLink();
-  const staleness = new StalenessTracker(clock);
+  const ctx: AgentContext = {
+    pcId: config.pcId,
+    pcIdKvSafe: config.pcIdKvSafe,
+    agentVersion: AGENT_VERSION,
+    platform: process.platform,
+    layout,
+    log,
+    clock,
+    random,
+    link,
+    staleness: new StalenessTracker(clock),
+    config$: new BehaviorSubject(defaultEffectiveConfig(cpuCount)),
+    membership$: new BehaviorSubject<readonly string[]>([]),
+    quarantinedVersions: () => [],
+  };
+  const stopSignal = new AbortController();
+
+  // behavior.md 1.9 step 3: ledger load, prune and crash recovery before anything connects.
+  const ledger = await Ledger.open(layout.ledger, {
+    clock,
+    log: log.child({ component: "ledger" }),
+  });
+  ledger.startPruneTimer();
+  const outboxLog = log.child({ component: "outbox" });
+  const results = await OutboxStore.open(layout.outbox, { log: outboxLog });
+  const events = await OutboxStore.open(layout.eventsOutbox, { log: outboxLog });
+  const resumable = await recoverLedger({
+    ledger,
+    results,
+    pcId: config.pcId,
+    now: clock.now,
+    log,
+  });
+
+  const slots = new Slots(interpretEffectiveConfig(ctx.config$.value, cpuCount).maxLocalConcurrent);
+  ctx.config$.subscribe((c) =>
+    slots.setLimit(interpretEffectiveConfig(c, cpuCount).maxLocalConcurrent),
+  );
+
+  const drainer = new OutboxDrainer({
+    events,
+    results,
+    publisher: new NatsPublisher({ link, clock, log: outboxLog }),
+    clock,
+    log: outboxLog,
+    onPublished: async (kind, payload) => {
+      // 6.7: a result published before its record said finished (crash between the two).
+      if (kind === "result" && ledger.lookup(payload.requestId)?.state === "running")
+        await ledger.markFinished(payload.requestId, {
+          finishedAt: payload.finishedAt,
+          exitCode: payload.exitCode,
+        });
+    },
+  });
+  const drainLoop = startDrainLoop({ drainer, wake$: link.woken$, clock, random, log: outboxLog });
+
+  const live = new LiveIntake(config.pcId, clock, log.child({ component: "intake" }));
+  ctx.membership$.subscribe((groups) => void live.setGroups(groups).catch(() => {}));
+  // The groups manager (another subsystem) resolves this once it has read the membership.
+  const membershipKnown = Promise.resolve();
+  const replay = replayActorLogic({
+    ctx,
+    ledgerIsEmpty: () => ledger.size === 0,
+    membershipKnown,
+    signal: stopSignal.signal,
+  });
+  const local$ = new Subject<LocalCommand>();
+  const admitted$ = admissionPipeline(merge(live.messages$, replay.messages$), local$, {
+    pcId: config.pcId,
+    isMember: (g) => ctx.membership$.value.includes(g),
+    ledger,
+    log: log.child({ component: "pipeline" }),
+  });
+
   const connLog = log.child({ component: "connection" });
   const options = await toConnectionOptions(config, { name: `kanade-agent-${config.pcId}` });
-
   const connection = connectionMachine.provide({
     actors: {
       connect: fromPromise(() => openConnection(options)),
@@ -39,15 +132,22 @@ export async function startDaemon({ config, log }: DaemonDeps): Promise<Daemon> 
     },
     actions: {
       announceUp: (_, { nc, reconnect }) => {
-        staleness.markUp();
-        link.attach(nc);
+        ctx.staleness.markUp();
+        // Live subscriptions first, so a command published right after "connected" is seen.
+        void live.attach(nc).then(
+          () => link.attach(nc),
+          (err: unknown) => {
+            connLog.error({ err: String(err) }, "command subscriptions failed");
+            link.attach(nc);
+          },
+        );
         connLog.info(
           { server: nc.getServer(), max_payload: nc.info?.max_payload },
           reconnect ? "reconnected" : "connected",
         );
       },
       announceDown: (_, { reason }) => {
-        staleness.markDown();
+        ctx.staleness.markDown();
         link.setUp(false);
         connLog.warn({ reason }, "connection lost");
       },
@@ -59,16 +159,59 @@ export async function startDaemon({ config, log }: DaemonDeps): Promise<Daemon> 
     },
   });
 
-  const root = createActor(agentMachine.provide({ actors: { connection } }), {});
+  const root = createActor(
+    agentMachine.provide({
+      actors: {
+        connection,
+        replay: replay.logic,
+        command: commandActorLogic({ ctx, ledger, slots, results, events }),
+        intake: fromCallback(({ sendBack }) => {
+          const sub = admitted$.subscribe((admitted) =>
+            sendBack({ type: "COMMAND_ADMITTED", admitted }),
+          );
+          return () => sub.unsubscribe();
+        }),
+        outboxes: fromCallback(() => () => void drainLoop.stop()),
+        finalDrain: fromPromise(async () => {
+          await drainLoop.drainOnce(clock.monotonic() + 500);
+        }),
+      },
+      actions: {
+        stopIntake: () => {
+          stopSignal.abort();
+          live.stop();
+          local$.complete();
+        },
+      },
+    }),
+    { systemId: "agent" },
+  );
   root.subscribe({ error: (err) => log.error({ err: String(err) }, "root actor failed") });
   root.start();
+
+  // 1.9 step 7: resume what the previous process admitted but did not finish.
+  if (resumable.length > 0) {
+    let resumed = false;
+    const resume = () => {
+      if (resumed) return;
+      resumed = true;
+      sub.unsubscribe();
+      clearTimeout(fallback);
+      for (const r of resumable)
+        root.send({ type: "COMMAND_ADMITTED", admitted: r.admitted, resume: r.resume });
+    };
+    const sub = link.woken$.subscribe(resume);
+    const fallback = setTimeout(resume, RESUME_FALLBACK_MS);
+  }
 
   const exitCode = 0;
   return {
     exitCode,
+    root,
     async stop() {
       root.send({ type: "STOP" });
       await toPromise(root).catch(() => {});
+      await ledger.close().catch(() => {});
       return exitCode;
     },
   };

@@ -1,33 +1,153 @@
-import { setup } from "xstate";
+import {
+  assign,
+  enqueueActions,
+  fromCallback,
+  fromPromise,
+  setup,
+  spawnChild,
+  stopChild,
+} from "xstate";
+import type { AdmittedCommand } from "../services/commands/pipeline.js";
+import { type CommandInput, commandMachine } from "./command.machine.js";
 import { connectionMachine } from "./connection.machine.js";
+import { replayMachine } from "./replay.machine.js";
+
+export type AgentEvent =
+  | { type: "STOP" }
+  /** The admission pipeline accepted a command (or crash recovery resumes one). */
+  | CommandAdmittedEvent
+  /** A spawned command actor reached its final state. */
+  | { type: `xstate.done.actor.${string}`; actorId: string };
+
+type CommandAdmittedEvent = {
+  type: "COMMAND_ADMITTED";
+  admitted: AdmittedCommand;
+  resume?: CommandInput["resume"];
+};
+
+function commandInput(event: AgentEvent): CommandInput {
+  const { admitted, resume } = event as CommandAdmittedEvent;
+  return {
+    requestId: admitted.requestId,
+    command: admitted.command,
+    rejection: admitted.rejection,
+    receivedAt: admitted.receivedAt,
+    resume,
+  };
+}
+
+interface AgentContext {
+  /** Live command actors; the count returns to 0 when all are done (no leaks). */
+  commands: number;
+}
+
+const COMMAND_PREFIX = "command#";
 
 /**
- * The root of the actor tree (design.md). Long-lived children are invoked here with a systemId
- * so the inspector and `system.get()` can find them; `STOP` runs the graceful stop sequence
- * (behavior.md §18) and the machine ends when the connection is closed or the hard limit hits.
+ * The root of the actor tree (design.md). Long-lived children are invoked with a systemId so
+ * the inspector and `system.get()` find them; every admitted command gets its own spawned actor,
+ * stopped when it is done. `STOP` runs the graceful stop sequence of behavior.md §18.2.
  */
 export const agentMachine = setup({
   types: {
-    events: {} as { type: "STOP" },
+    context: {} as AgentContext,
+    events: {} as AgentEvent,
   },
   actors: {
     connection: connectionMachine,
+    replay: replayMachine,
+    command: commandMachine,
+    /** Live subscriptions + the admission pipeline; sends COMMAND_ADMITTED to the root. */
+    intake: fromCallback<AgentEvent>(() => () => {}),
+    /** The outbox drain loops (behavior.md §8.2). */
+    outboxes: fromCallback(() => () => {}),
+    /** Services without a lifecycle of their own (responders, tickers…), started together. */
+    auxiliaries: fromCallback(() => () => {}),
+    /** One last drain pass during the stop sequence (behavior.md 18.2). */
+    finalDrain: fromPromise<void>(async () => {}),
+  },
+  actions: {
+    /** Stop taking commands: unsubscribe command subjects, stop the local scheduler. */
+    stopIntake: () => {},
+  },
+  guards: {
+    isCommandDone: ({ event }) =>
+      "actorId" in event &&
+      typeof event.actorId === "string" &&
+      event.actorId.startsWith(COMMAND_PREFIX),
+    noCommandsLeft: ({ context }) => context.commands === 0,
   },
   delays: {
-    // behavior.md 18.2: everything must be over by 5 s; keep a margin for the exit itself.
-    stopDeadline: 4_500,
+    // 18.2: children may finish until 1.5 s, then TERM, then KILL 1.5 s later; results written.
+    settleLimit: 3_300,
+    // 18.2: one drain pass ending by 4 s.
+    drainLimit: 600,
+    // Everything must be over by 5 s; keep a margin for the exit itself.
+    stopDeadline: 4_700,
   },
 }).createMachine({
   id: "agent",
-  invoke: { src: "connection", id: "connection", systemId: "connection", onDone: ".stopped" },
+  context: { commands: 0 },
+  invoke: [
+    { src: "connection", id: "connection", systemId: "connection", onDone: ".stopped" },
+    { src: "outboxes", id: "outboxes", systemId: "outboxes" },
+    { src: "auxiliaries", id: "auxiliaries", systemId: "auxiliaries" },
+  ],
+  on: {
+    "xstate.done.actor.*": {
+      guard: "isCommandDone",
+      actions: [
+        stopChild(({ event }) => (event as { actorId: string }).actorId),
+        assign({ commands: ({ context }) => context.commands - 1 }),
+      ],
+    },
+  },
   initial: "running",
   states: {
     running: {
-      on: { STOP: "stopping" },
+      invoke: [
+        { src: "intake", id: "intake", systemId: "intake" },
+        { src: "replay", id: "replay", systemId: "replay" },
+      ],
+      on: {
+        COMMAND_ADMITTED: {
+          actions: [
+            spawnChild("command", {
+              id: ({ event }) => `${COMMAND_PREFIX}${commandInput(event).requestId}`,
+              input: ({ event }) => commandInput(event),
+            }),
+            assign({ commands: ({ context }) => context.commands + 1 }),
+          ],
+        },
+        STOP: "stopping",
+      },
     },
     stopping: {
-      entry: ({ system }) => system.get("connection")?.send({ type: "STOP" }),
+      entry: [
+        { type: "stopIntake" },
+        enqueueActions(({ context, enqueue, self }) => {
+          if (context.commands === 0) return;
+          for (const [id, child] of Object.entries(self.getSnapshot().children)) {
+            if (id.startsWith(COMMAND_PREFIX) && child)
+              enqueue.sendTo(child, { type: "AGENT_STOPPING" });
+          }
+        }),
+      ],
       after: { stopDeadline: "stopped" },
+      initial: "settling",
+      states: {
+        settling: {
+          always: { guard: "noCommandsLeft", target: "flushing" },
+          after: { settleLimit: "flushing" },
+        },
+        flushing: {
+          invoke: { src: "finalDrain", onDone: "closing", onError: "closing" },
+          after: { drainLimit: "closing" },
+        },
+        closing: {
+          entry: ({ system }) => system.get("connection")?.send({ type: "STOP" }),
+        },
+      },
     },
     stopped: { type: "final" },
   },

@@ -1,4 +1,6 @@
 import { assign, fromCallback, fromPromise, sendTo, setup } from "xstate";
+import type { Rejection } from "../services/commands/pipeline.js";
+import type { RunOutcome } from "../services/exec/run.js";
 import type { Command } from "../services/wire/types.js";
 
 /** Why a command is not run (behavior.md 5.2 steps 5–9, 7.2): a synthetic result. */
@@ -15,15 +17,13 @@ export interface Launch {
 }
 
 /** What the run actor reports when the child is gone; opaque to the chart. */
-export interface RunEnded {
-  exitCode: number;
-}
+export type RunEnded = RunOutcome;
 
 export interface CommandInput {
   requestId: string;
   /** null when the command was admitted as rejected (bad schema): it ends with exit 122. */
   command: Command | null;
-  rejection?: string;
+  rejection?: Rejection;
   receivedAt: number;
   /** A `launching` ledger record recovered after a restart (behavior.md 6.6). */
   resume?: Launch;
@@ -33,6 +33,13 @@ export type CommandEvent =
   | { type: "KILL" }
   | { type: "AGENT_STOPPING" }
   | { type: "EXITED"; outcome: RunEnded };
+
+/** Everything the reporter needs to write the one result of this command. */
+export interface ReportInput extends CommandInput {
+  launch: Launch | null;
+  skip: Skip | null;
+  outcome: RunEnded | null;
+}
 
 interface CommandContext extends CommandInput {
   launch: Launch | null;
@@ -67,16 +74,7 @@ export const commandMachine = setup({
     run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
       () => () => {},
     ),
-    report: fromPromise<
-      void,
-      {
-        requestId: string;
-        command: Command | null;
-        launch: Launch | null;
-        skip: Skip | null;
-        outcome: RunEnded | null;
-      }
-    >(async () => {}),
+    report: fromPromise<void, ReportInput>(async () => {}),
   },
   actions: {
     releaseSlot: () => {},
@@ -111,7 +109,7 @@ export const commandMachine = setup({
           guard: "isRejected",
           target: "reporting",
           actions: assign({
-            skip: ({ context }) => ({ exitCode: 122, note: context.rejection ?? "rejected" }),
+            skip: ({ context }) => ({ exitCode: 122, note: context.rejection?.note ?? "rejected" }),
           }),
         },
         { guard: "isResumed", target: "active.jitter" },
@@ -227,13 +225,10 @@ export const commandMachine = setup({
     reporting: {
       invoke: {
         src: "report",
-        input: ({ context }) => ({
-          requestId: context.requestId,
-          command: context.command,
-          launch: context.launch,
-          skip: context.skip,
-          outcome: context.outcome,
-        }),
+        input: ({ context }): ReportInput => {
+          const { holdsSlot: _h, ...report } = context;
+          return report;
+        },
         onDone: "done",
         onError: "done",
       },

@@ -1,0 +1,188 @@
+import { EMPTY, filter, map, merge, mergeMap, type Observable, of } from "rxjs";
+import type { Logger } from "../logging/logger.js";
+import { classifyCommandSubject } from "../nats/subjects.js";
+import { classifyCommandBody, encodeCommand } from "../wire/index.js";
+import type { Command } from "../wire/types.js";
+import { dedupBy, ledgerGate } from "./dedup.js";
+import type { IntakeMessage } from "./intake.js";
+import type { Ledger } from "./ledger.js";
+import { fingerprintOf, type LedgerSource } from "./ledgerRecord.js";
+
+/** behavior.md §19: larger bodies are refused (only reachable with a raised max_payload). */
+export const MAX_COMMAND_BYTES = 4 * 1024 * 1024;
+
+/** A command that was not decodable as a whole but has a request_id: it ends with exit 122. */
+export interface Rejection {
+  note: string;
+  execId: string | null;
+  manifestId?: string;
+}
+
+/** What the pipeline hands to the root: exactly once per request_id, ever. */
+export interface AdmittedCommand {
+  requestId: string;
+  command: Command | null;
+  rejection?: Rejection;
+  source: LedgerSource;
+  subject: string;
+  receivedAt: number;
+}
+
+/** A command built in-process (local scheduler), entering at the ledger step (5.1c). */
+export interface LocalCommand {
+  command: Command;
+  subject: string;
+  receivedAt: number;
+  rejection?: string;
+}
+
+interface Candidate extends AdmittedCommand {
+  fingerprint: string;
+  ack?: () => void;
+}
+
+export interface PipelineDeps {
+  pcId: string;
+  /** The current group membership (behavior.md 5.3). */
+  isMember: (group: string) => boolean;
+  ledger: Ledger;
+  log: Logger;
+}
+
+/**
+ * The one admission point (design.md "One pipeline for commands"): live, replayed and local
+ * commands merge here; each passes addressed-to-me → decode → dedup(ledger), in that order
+ * (behavior.md 5.2 steps 1, 3, 4). Replay messages are acked once admitted or dropped, never when
+ * the ledger write failed (9.3, 6.8).
+ */
+export function admissionPipeline(
+  intake$: Observable<IntakeMessage>,
+  local$: Observable<LocalCommand>,
+  deps: PipelineDeps,
+): Observable<AdmittedCommand> {
+  const warnInvalid = rateLimited(60_000);
+  const fromBus$ = intake$.pipe(
+    filter((m) => {
+      if (addressedToMe(m.subject, deps)) return true;
+      m.ack?.();
+      return false;
+    }),
+    mergeMap((m) => {
+      const c = decodeCandidate(m);
+      if (c) return of(c);
+      m.ack?.();
+      return EMPTY;
+    }),
+  );
+  const fromLocal$ = local$.pipe(map(localCandidate));
+  return merge(fromBus$, fromLocal$).pipe(
+    dedupBy<Candidate>(
+      ledgerGate(deps.ledger, (c) => ({
+        requestId: c.requestId,
+        fingerprint: c.fingerprint,
+        source: c.source,
+        subject: c.subject,
+        receivedAt: c.receivedAt,
+        command: c.command ? encodeCommand(c.command) : undefined,
+        rejection: c.rejection?.note,
+      })),
+      {
+        onDuplicate: (c) => {
+          deps.log.debug(
+            { request_id: c.requestId, subject: c.subject, source: c.source },
+            "duplicate command dropped",
+          );
+          c.ack?.();
+        },
+        onError: (err, c) =>
+          deps.log.error(
+            { request_id: c.requestId, subject: c.subject, source: c.source, err: String(err) },
+            "command not admitted: ledger write failed (a replayed copy will come back)",
+          ),
+      },
+    ),
+    map((c) => {
+      c.ack?.();
+      const { fingerprint: _f, ack: _a, ...admitted } = c;
+      return admitted;
+    }),
+  );
+
+  function decodeCandidate(m: IntakeMessage): Candidate | null {
+    const base = { source: m.source, subject: m.subject, receivedAt: m.receivedAt, ack: m.ack };
+    const fingerprint = fingerprintOf(m.data);
+    const intake = classifyCommandBody(m.data);
+    if (intake.kind === "invalid") {
+      if (warnInvalid())
+        deps.log.warn(
+          { subject: m.subject, source: m.source, reason: intake.reason, bytes: m.data.length },
+          "malformed command dropped",
+        );
+      return null;
+    }
+    if (intake.kind === "ok" && m.data.length <= MAX_COMMAND_BYTES)
+      return { ...base, fingerprint, requestId: intake.command.requestId, command: intake.command };
+    const requestId = intake.kind === "ok" ? intake.command.requestId : intake.requestId;
+    const rejection: Rejection =
+      intake.kind === "ok"
+        ? {
+            note: `rejected: command too large (${m.data.length} bytes)`,
+            execId: intake.command.execId,
+            manifestId: intake.command.id,
+          }
+        : {
+            note: `rejected: invalid command: ${intake.reason}`,
+            execId: intake.execId,
+            manifestId: intake.manifestId,
+          };
+    deps.log.warn(
+      { request_id: requestId, subject: m.subject, reason: rejection.note },
+      "invalid command: answering exit 122",
+    );
+    return { ...base, fingerprint, requestId, command: null, rejection };
+  }
+}
+
+function localCandidate(l: LocalCommand): Candidate {
+  const encoded = JSON.stringify(encodeCommand(l.command));
+  return {
+    source: "local",
+    subject: l.subject,
+    receivedAt: l.receivedAt,
+    fingerprint: fingerprintOf(encoded),
+    requestId: l.command.requestId,
+    command: l.rejection ? null : l.command,
+    rejection: l.rejection
+      ? { note: `rejected: ${l.rejection}`, execId: l.command.execId, manifestId: l.command.id }
+      : undefined,
+  };
+}
+
+/** behavior.md 5.3: the same check for live and replayed messages. */
+export function addressedToMe(
+  subject: string,
+  deps: Pick<PipelineDeps, "pcId" | "isMember">,
+): boolean {
+  const s = classifyCommandSubject(subject);
+  switch (s.kind) {
+    case "all":
+      return true;
+    case "pc":
+      return s.pcId === deps.pcId;
+    case "group":
+      return deps.isMember(s.group);
+    default:
+      return false;
+  }
+}
+
+/** true for the first call, then at most once per `everyMs` (behavior.md §19 warnings). */
+function rateLimited(everyMs: number, now: () => number = Date.now): () => boolean {
+  let last = Number.NEGATIVE_INFINITY;
+  return () => {
+    const t = now();
+    if (t - last < everyMs) return false;
+    last = t;
+    return true;
+  };
+}

@@ -1,0 +1,257 @@
+import { randomUUID } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import type { Subscription } from "@nats-io/nats-core";
+import { fromCallback, fromPromise } from "xstate";
+import {
+  type CommandEvent,
+  commandMachine,
+  type Launch,
+  type ReportInput,
+} from "../machines/command.machine.js";
+import type { AgentContext } from "../services/agentContext.js";
+import { evaluateGates, type KvLookup } from "../services/commands/gates.js";
+import type { Ledger } from "../services/commands/ledger.js";
+import { runResult, syntheticResult } from "../services/commands/report.js";
+import type { Slots } from "../services/commands/slots.js";
+import { buildInvocation, type RunHandle, resolveCwd, startRun } from "../services/exec/index.js";
+import { failedToStartNote } from "../services/exec/notes.js";
+import { killSubject } from "../services/nats/subjects.js";
+import type { OutboxStore } from "../services/outbox/store.js";
+import { encodeEventStarted } from "../services/wire/index.js";
+import type { Command } from "../services/wire/types.js";
+
+export interface CommandDeps {
+  ctx: AgentContext;
+  ledger: Ledger;
+  slots: Slots;
+  results: OutboxStore;
+  events: OutboxStore;
+  /** Told once the result of a request is in the outbox (local scheduler completions). */
+  onResult?: (requestId: string, exitCode: number, finishedAt: number) => void;
+}
+
+const KV_READ_TIMEOUT_MS = 2_000;
+
+/** behavior.md 5.8: a gate read that fails or takes over 2 s means "no entry" (pass). */
+export function kvLookup(ctx: AgentContext): KvLookup {
+  return async (bucket, key) => {
+    const nc = ctx.link.connection;
+    if (!nc || !ctx.link.isConnected) return null;
+    const read = (async () => {
+      const kv = await new Kvm(nc).open(bucket);
+      const e = await kv.get(key);
+      return e && e.operation === "PUT" ? e.string() : null;
+    })();
+    const timeout = new Promise<null>((r) => setTimeout(() => r(null), KV_READ_TIMEOUT_MS).unref());
+    return Promise.race([read.catch(() => null), timeout]);
+  };
+}
+
+/** The command chart with the real services (design.md: machines decide, services do). */
+export function commandActorLogic(deps: CommandDeps) {
+  const { ctx, ledger } = deps;
+  const readKv = kvLookup(ctx);
+  const logFor = (requestId: string, cmd: Command | null, launch?: Launch | null) =>
+    ctx.log.child({
+      request_id: requestId,
+      exec_id: cmd?.execId ?? undefined,
+      result_id: launch?.resultId,
+      manifest_id: cmd?.id,
+    });
+
+  return commandMachine.provide({
+    actors: {
+      evaluateGates: fromPromise(({ input }) =>
+        evaluateGates(input.command, input.receivedAt, {
+          platform: ctx.platform,
+          staleness: ctx.staleness,
+          readKv,
+          clock: ctx.clock,
+        }),
+      ),
+      acquireSlot: fromPromise(({ signal }) => deps.slots.acquire(signal)),
+      watchKill: fromCallback<CommandEvent, { execId: string }>(({ input, sendBack }) =>
+        watchKill(ctx, input.execId, () => sendBack({ type: "KILL" })),
+      ),
+      launch: fromPromise(async ({ input }) => {
+        const { command, requestId } = input;
+        const startedAt = ctx.clock.now();
+        const jitterMs =
+          command.jitterSecs && command.jitterSecs > 0
+            ? Math.floor(ctx.random() * command.jitterSecs) * 1000
+            : 0;
+        const launch: Launch = { resultId: randomUUID(), startedAt, spawnAt: startedAt + jitterMs };
+        await ledger.markLaunching(requestId, launch);
+        if (command.execId) {
+          await deps.events.write(
+            encodeEventStarted({
+              resultId: launch.resultId,
+              requestId,
+              execId: command.execId,
+              pcId: ctx.pcId,
+              startedAt,
+              manifestId: command.id,
+              version: command.version,
+            }),
+          );
+          // The kill subscription exists since the command was queued; make sure the server has it.
+          await ctx.link.connection?.flush().catch(() => {});
+        }
+        logFor(requestId, command, launch).info({ jitter_ms: jitterMs }, "command launched");
+        return launch;
+      }),
+      run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
+        ({ input, sendBack, receive }) => runChild(deps, input, sendBack, receive),
+      ),
+      report: fromPromise(({ input }) => report(deps, input)),
+    },
+    actions: {
+      releaseSlot: ({ context }) => {
+        if (context.holdsSlot) deps.slots.release();
+      },
+    },
+    delays: {
+      untilSpawn: ({ context }) => Math.max(0, (context.launch?.spawnAt ?? 0) - ctx.clock.now()),
+      untilDeadline: ({ context }) => {
+        const d = context.command?.deadlineAt;
+        return d === undefined
+          ? 2 ** 31 - 1
+          : Math.min(2 ** 31 - 1, Math.max(0, d - ctx.clock.now() + 1));
+      },
+    },
+  });
+}
+
+/** kill.<exec_id>, subscribed on the current connection and again on a rebuilt one (7.2). */
+function watchKill(ctx: AgentContext, execId: string, onKill: () => void): () => void {
+  if (!execId) return () => {};
+  let sub: Subscription | null = null;
+  let subscribedOn: unknown = null;
+  const ensure = () => {
+    const nc = ctx.link.connection;
+    if (!nc || nc === subscribedOn || nc.isClosed()) return;
+    sub?.unsubscribe();
+    subscribedOn = nc;
+    sub = nc.subscribe(killSubject(execId), {
+      callback: () => {
+        ctx.log.info({ exec_id: execId }, "kill received");
+        onKill();
+      },
+    });
+  };
+  ensure();
+  const woken = ctx.link.woken$.subscribe(ensure);
+  return () => {
+    woken.unsubscribe();
+    sub?.unsubscribe();
+  };
+}
+
+function runChild(
+  deps: CommandDeps,
+  input: { requestId: string; command: Command; launch: Launch },
+  sendBack: (e: CommandEvent) => void,
+  receive: (listener: (e: CommandEvent) => void) => void,
+): () => void {
+  const { ctx } = deps;
+  const { command, launch, requestId } = input;
+  let handle: RunHandle | null = null;
+  let pending: "remote" | "stopping" | null = null;
+  let ended = false;
+  receive((e) => {
+    const reason = e.type === "KILL" ? "remote" : e.type === "AGENT_STOPPING" ? "stopping" : null;
+    if (!reason) return;
+    if (handle) handle.kill(reason, reason === "stopping" ? 1_500 : undefined);
+    else pending = reason;
+  });
+  void (async () => {
+    await deps.ledger.markRunning(requestId);
+    const scriptDir = join(ctx.layout.scripts, launch.resultId);
+    const invocation = buildInvocation({
+      shell: command.shell,
+      script: command.script,
+      platform: ctx.platform,
+      scriptDir,
+    });
+    const cwd = resolveCwd(command.cwd, {
+      platform: ctx.platform,
+      env: process.env,
+      homedir: homedir(),
+    });
+    handle = startRun({
+      invocation,
+      cwd,
+      env: process.env,
+      scriptDir,
+      timeoutMs: command.timeoutSecs * 1000,
+      execId: command.execId ?? undefined,
+      platform: ctx.platform,
+      logger: ctx.log.child({
+        request_id: requestId,
+        exec_id: command.execId ?? undefined,
+        result_id: launch.resultId,
+      }),
+    });
+    if (pending) handle.kill(pending, pending === "stopping" ? 1_500 : undefined);
+    const outcome = await handle.done;
+    ended = true;
+    sendBack({ type: "EXITED", outcome });
+  })().catch((err: unknown) => {
+    ended = true;
+    const reason = err instanceof Error ? err.message : String(err);
+    const empty = { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 };
+    sendBack({
+      type: "EXITED",
+      outcome: {
+        exitCode: 120,
+        stdout: empty,
+        stderr: empty,
+        notes: [failedToStartNote(reason)],
+        failedToStart: reason,
+        finishedAt: ctx.clock.now(),
+      },
+    });
+  });
+  // Stopped from outside while the child runs (process exit path): leave nothing behind.
+  return () => {
+    if (!ended) handle?.kill("stopping", 0);
+  };
+}
+
+async function report(deps: CommandDeps, input: ReportInput): Promise<void> {
+  const { ctx } = deps;
+  const cmd = input.command;
+  const now = ctx.clock.now();
+  const facts = {
+    pcId: ctx.pcId,
+    requestId: input.requestId,
+    execId: cmd?.execId ?? input.rejection?.execId ?? null,
+    manifestId: cmd?.id ?? input.rejection?.manifestId,
+    resultId: input.launch?.resultId,
+    startedAt: input.launch?.startedAt,
+    receivedAt: input.receivedAt,
+    deadlineAt: cmd?.deadlineAt,
+    now,
+  };
+  const file =
+    input.outcome && !input.skip
+      ? runResult(facts, input.outcome)
+      : syntheticResult(facts, input.skip?.exitCode ?? -1, input.skip?.note);
+  const exitCode = file.payload.exit_code as number;
+  const finishedAt = input.outcome?.finishedAt ?? now;
+  const log = ctx.log.child({
+    request_id: input.requestId,
+    exec_id: facts.execId ?? undefined,
+    result_id: file.payload.result_id,
+  });
+  // 6.7: the result file exists before the record says finished.
+  await deps.results.write(file.payload, file.privateMembers);
+  await deps.ledger.markFinished(input.requestId, { finishedAt, exitCode });
+  log.info(
+    { exit_code: exitCode, duration_ms: finishedAt - (facts.startedAt ?? now) },
+    "command finished",
+  );
+  deps.onResult?.(input.requestId, exitCode, finishedAt);
+}
