@@ -24,6 +24,7 @@ import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
 import { AGENT_VERSION } from "./version.js";
 import { commandActorLogic } from "./wiring/commands.js";
+import { startLogsResponderFor } from "./wiring/logsResponder.js";
 import { replayActorLogic } from "./wiring/replay.js";
 
 export interface DaemonDeps {
@@ -172,6 +173,12 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
           return () => sub.unsubscribe();
         }),
         outboxes: fromCallback(() => () => void drainLoop.stop()),
+        auxiliaries: fromCallback(() => {
+          const services = [startLogsResponderFor(ctx, config.log)];
+          return () => {
+            for (const s of services) s.stop();
+          };
+        }),
         finalDrain: fromPromise(async () => {
           await drainLoop.drainOnce(clock.monotonic() + 500);
         }),

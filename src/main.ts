@@ -7,7 +7,8 @@ import {
   loadAgentConfig,
 } from "./services/config/index.js";
 import { DataDirError, prepareDataDir } from "./services/fs/dataDir.js";
-import { createLogger, type LogLevel } from "./services/logging/logger.js";
+import { createAgentLogger } from "./services/logging/agentLogger.js";
+import type { LogLevel } from "./services/logging/logger.js";
 import { AGENT_VERSION } from "./version.js";
 
 /** Exit codes of behavior.md 1.1. */
@@ -59,7 +60,12 @@ async function main(): Promise<void> {
   const { config, warnings } = loaded;
 
   // config.log.level already carries a valid $KANADE_LOG_LEVEL override (behavior.md 20.2).
-  const log = createLogger({ level: config.log.level as LogLevel });
+  const logger = createAgentLogger({
+    level: config.log.level as LogLevel,
+    path: config.log.path,
+    keepDays: config.log.keepDays,
+  });
+  const log = logger.log;
   for (const w of warnings) log.warn({ file: found.path }, w);
 
   process.on("unhandledRejection", (reason) =>
@@ -110,6 +116,7 @@ async function main(): Promise<void> {
     hard.unref();
     void daemon.stop().then((code) => {
       log.info({ exit_code: code }, "stopped");
+      logger.close();
       process.exit(code);
     });
   };
