@@ -19,7 +19,7 @@ import { StalenessTracker } from "./services/nats/staleness.js";
 import { OutboxDrainer } from "./services/outbox/drainer.js";
 import { startDrainLoop } from "./services/outbox/drainLoop.js";
 import { NatsPublisher } from "./services/outbox/publisher.js";
-import { OutboxStore } from "./services/outbox/store.js";
+import { OutboxStore, startOutboxReports } from "./services/outbox/store.js";
 import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
 import { AGENT_VERSION } from "./version.js";
@@ -174,7 +174,8 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
         }),
         outboxes: fromCallback(() => () => void drainLoop.stop()),
         auxiliaries: fromCallback(() => {
-          const services = [startLogsResponderFor(ctx, config.log)];
+          const stopReports = startOutboxReports([results, events], outboxLog);
+          const services = [startLogsResponderFor(ctx, config.log), { stop: stopReports }];
           return () => {
             for (const s of services) s.stop();
           };
