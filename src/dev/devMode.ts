@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", join(DEV_DIR, "jetstream")],
     {
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     },
   );
   broker.on("exit", (code, signal) => {
@@ -110,6 +111,9 @@ async function main(): Promise<void> {
   const agent = spawn(process.execPath, [resolve("bin/kanade-agent.js"), "--config", configPath], {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, KANADE_AGENT_CONFIG: "" },
+    // Its own process group: a terminal Ctrl-C reaches only this script, which forwards one
+    // SIGTERM (a second signal would make the agent skip its graceful stop).
+    detached: true,
   });
   pipeLines(agent, "", true);
 
