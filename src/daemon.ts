@@ -26,6 +26,7 @@ import { AGENT_VERSION } from "./version.js";
 import { commandActorLogic } from "./wiring/commands.js";
 import { startLogsResponderFor } from "./wiring/logsResponder.js";
 import { replayActorLogic } from "./wiring/replay.js";
+import { startStateResponder } from "./wiring/stateResponder.js";
 
 export interface DaemonDeps {
   config: AgentConfig;
@@ -175,7 +176,11 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
         outboxes: fromCallback(() => () => void drainLoop.stop()),
         auxiliaries: fromCallback(() => {
           const stopReports = startOutboxReports([results, events], outboxLog);
-          const services = [startLogsResponderFor(ctx, config.log), { stop: stopReports }];
+          const services = [
+            startLogsResponderFor(ctx, config.log),
+            startStateResponder({ ctx, root: () => root, ledger, results, events }),
+            { stop: stopReports },
+          ];
           return () => {
             for (const s of services) s.stop();
           };
