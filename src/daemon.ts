@@ -166,7 +166,14 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
       actors: {
         connection,
         replay: replay.logic,
-        command: commandActorLogic({ ctx, ledger, slots, results, events }),
+        command: commandActorLogic({
+          ctx,
+          ledger,
+          slots,
+          results,
+          events,
+          kickDrain: () => drainLoop.kick(),
+        }),
         intake: fromCallback(({ sendBack }) => {
           const sub = admitted$.subscribe((admitted) =>
             sendBack({ type: "COMMAND_ADMITTED", admitted }),

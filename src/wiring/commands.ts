@@ -28,6 +28,8 @@ export interface CommandDeps {
   slots: Slots;
   results: OutboxStore;
   events: OutboxStore;
+  /** A result or event file was written: publish it now rather than at the next drain tick. */
+  kickDrain?: () => void;
   /** Told once the result of a request is in the outbox (local scheduler completions). */
   onResult?: (requestId: string, exitCode: number, finishedAt: number) => void;
 }
@@ -96,6 +98,7 @@ export function commandActorLogic(deps: CommandDeps) {
               version: command.version,
             }),
           );
+          deps.kickDrain?.();
           // The kill subscription exists since the command was queued; make sure the server has it.
           await ctx.link.connection?.flush().catch(() => {});
         }
@@ -248,6 +251,7 @@ async function report(deps: CommandDeps, input: ReportInput): Promise<void> {
   });
   // 6.7: the result file exists before the record says finished.
   await deps.results.write(file.payload, file.privateMembers);
+  deps.kickDrain?.();
   await deps.ledger.markFinished(input.requestId, { finishedAt, exitCode });
   log.info(
     { exit_code: exitCode, duration_ms: finishedAt - (facts.startedAt ?? now) },
