@@ -24,9 +24,12 @@ import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
 import { AGENT_VERSION } from "./version.js";
 import { commandActorLogic } from "./wiring/commands.js";
+import { inventoryActor } from "./wiring/inventory.js";
 import { startLogsResponderFor } from "./wiring/logsResponder.js";
+import { startPingResponder } from "./wiring/pingResponder.js";
 import { replayActorLogic } from "./wiring/replay.js";
 import { startStateResponder } from "./wiring/stateResponder.js";
+import { heartbeatTicker, hostPerfTicker, processPerfTicker } from "./wiring/tickers.js";
 
 export interface DaemonDeps {
   config: AgentConfig;
@@ -180,11 +183,16 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
           );
           return () => sub.unsubscribe();
         }),
+        heartbeat: heartbeatTicker(ctx),
+        hostPerf: hostPerfTicker(ctx),
+        processPerf: processPerfTicker(ctx),
+        inventory: inventoryActor(ctx),
         outboxes: fromCallback(() => () => void drainLoop.stop()),
         auxiliaries: fromCallback(() => {
           const stopReports = startOutboxReports([results, events], outboxLog);
           const services = [
             startLogsResponderFor(ctx, config.log),
+            startPingResponder(ctx),
             startStateResponder({ ctx, root: () => root, ledger, results, events }),
             { stop: stopReports },
           ];

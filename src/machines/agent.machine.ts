@@ -10,7 +10,9 @@ import {
 import type { AdmittedCommand } from "../services/commands/pipeline.js";
 import { type CommandInput, commandMachine } from "./command.machine.js";
 import { connectionMachine } from "./connection.machine.js";
+import { inventoryMachine } from "./inventory.machine.js";
 import { replayMachine } from "./replay.machine.js";
+import { tickerMachine } from "./ticker.machine.js";
 
 export type AgentEvent =
   | { type: "STOP" }
@@ -57,6 +59,10 @@ export const agentMachine = setup({
     connection: connectionMachine,
     replay: replayMachine,
     command: commandMachine,
+    heartbeat: tickerMachine,
+    hostPerf: tickerMachine,
+    processPerf: tickerMachine,
+    inventory: inventoryMachine,
     /** Live subscriptions + the admission pipeline; sends COMMAND_ADMITTED to the root. */
     intake: fromCallback<AgentEvent>(() => () => {}),
     /** The outbox drain loops (behavior.md §8.2). */
@@ -92,6 +98,10 @@ export const agentMachine = setup({
     { src: "connection", id: "connection", systemId: "connection", onDone: ".stopped" },
     { src: "outboxes", id: "outboxes", systemId: "outboxes" },
     { src: "auxiliaries", id: "auxiliaries", systemId: "auxiliaries" },
+    { src: "heartbeat", id: "heartbeat", systemId: "heartbeat" },
+    { src: "hostPerf", id: "hostPerf", systemId: "hostPerf" },
+    { src: "processPerf", id: "processPerf", systemId: "processPerf" },
+    { src: "inventory", id: "inventory", systemId: "inventory" },
   ],
   on: {
     "xstate.done.actor.*": {

@@ -1,0 +1,140 @@
+// Command-path benchmarks (issue 3): round trip and burst against floors measured in the same run.
+//   npx tsx bench/commands.bench.ts [--round-trips 200] [--burst 1000]
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { bootstrapKanade } from "../src/services/nats/resources.js";
+import { encodeCommand } from "../src/services/wire/index.js";
+import type { Command } from "../src/services/wire/types.js";
+import { AgentProcess } from "../test/helpers/agentProcess.js";
+import { NatsServer } from "../test/helpers/natsServer.js";
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : def;
+};
+const ROUND_TRIPS = arg("round-trips", 200);
+const BURST = arg("burst", 1000);
+const PC = "BENCH";
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+const ms = (x: number) => `${x.toFixed(2)} ms`;
+
+function command(script: string): Command {
+  return {
+    id: "bench",
+    version: "1",
+    requestId: randomUUID(),
+    execId: null,
+    shell: "sh",
+    script,
+    timeoutSecs: 30,
+    jitterSecs: null,
+    runAs: "system",
+    staleness: { mode: "cached" },
+  };
+}
+
+function bareSpawn(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn("/bin/sh", ["-c", "true"], { stdio: ["ignore", "pipe", "pipe"] });
+    c.once("error", reject);
+    c.once("close", () => resolve());
+  });
+}
+
+async function floorRoundTrip(nc: NatsConnection): Promise<number[]> {
+  const sub = nc.subscribe("bench.echo", { callback: (_e, m) => m.respond(m.data) });
+  const out: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const t = performance.now();
+    await nc.request("bench.echo", "x", { timeout: 5_000 });
+    await bareSpawn();
+    out.push(performance.now() - t);
+  }
+  sub.unsubscribe();
+  return out;
+}
+
+async function agentRoundTrip(nc: NatsConnection): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < ROUND_TRIPS; i++) {
+    const cmd = command("true");
+    const sub = nc.subscribe(`results.${cmd.requestId}`, { max: 1 });
+    await nc.flush();
+    const t = performance.now();
+    nc.publish(`commands.pc.${PC}`, JSON.stringify(encodeCommand(cmd)));
+    for await (const _ of sub) break;
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+async function bareBurst(): Promise<number> {
+  const conc = cpus().length;
+  let next = 0;
+  const t = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (next++ < BURST) await bareSpawn();
+    }),
+  );
+  return BURST / ((performance.now() - t) / 1000);
+}
+
+async function agentBurst(nc: NatsConnection): Promise<number> {
+  let got = 0;
+  const done = new Promise<void>((resolve) => {
+    nc.subscribe("results.>", {
+      callback: () => {
+        if (++got === BURST) resolve();
+      },
+    });
+  });
+  await nc.flush();
+  const t = performance.now();
+  for (let i = 0; i < BURST; i++)
+    nc.publish(`commands.pc.${PC}`, JSON.stringify(encodeCommand(command("true"))));
+  await done;
+  return BURST / ((performance.now() - t) / 1000);
+}
+
+const peakRss = (pid: number) => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) * 1024 : Number.NaN;
+};
+
+const server = await NatsServer.start();
+const nc = await connect({ servers: server.url });
+await bootstrapKanade(nc, { resultOutput: true });
+const agent = await AgentProcess.start({ natsUrl: server.url, id: PC, log: { level: "warn" } });
+await new Promise((r) => setTimeout(r, 1500)); // connected, replay consumer up
+try {
+  await agentRoundTrip(nc); // warm-up (JIT, page cache) — not measured
+  const floor = await floorRoundTrip(nc);
+  const rt = await agentRoundTrip(nc);
+  console.log(
+    `round trip (n=${ROUND_TRIPS}): floor (NATS request + bare spawn) p50 ${ms(pct(floor, 50))} p99 ${ms(pct(floor, 99))}`,
+  );
+  console.log(
+    `round trip (n=${ROUND_TRIPS}): agent publish → ExecResult     p50 ${ms(pct(rt, 50))} p99 ${ms(pct(rt, 99))}`,
+  );
+  console.log(
+    `round trip: agent p50 − floor p50 = ${ms(pct(rt, 50) - pct(floor, 50))} (target ≤ 5 ms); ratio ${(pct(rt, 50) / pct(floor, 50)).toFixed(2)}`,
+  );
+  const bare = await bareBurst();
+  const burst = await agentBurst(nc);
+  console.log(
+    `burst (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)} (target ≥ 0.70)`,
+  );
+  console.log(`agent peak RSS ${(peakRss(agent.pid!) / 2 ** 20).toFixed(1)} MiB (target < 150 MB)`);
+} finally {
+  await agent.stop().catch(() => {});
+  await nc.close();
+  await server.stop();
+}
