@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { Kvm } from "@nats-io/kv";
-import type { Subscription } from "@nats-io/nats-core";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { fromCallback, fromPromise } from "xstate";
 import {
   type CommandEvent,
@@ -36,14 +36,27 @@ export interface CommandDeps {
 
 const KV_READ_TIMEOUT_MS = 2_000;
 
-/** behavior.md 5.8: a gate read that fails or takes over 2 s means "no entry" (pass). */
+/**
+ * behavior.md 5.8: a gate read that fails or takes over 2 s means "no entry" (pass). Bucket
+ * handles are kept per connection: opening one costs a JetStream round trip per command.
+ */
 export function kvLookup(ctx: AgentContext): KvLookup {
-  return async (bucket, key) => {
+  let handles: { nc: NatsConnection; buckets: Map<string, Promise<KV>> } | null = null;
+  const bucket = (nc: NatsConnection, name: string): Promise<KV> => {
+    if (handles?.nc !== nc) handles = { nc, buckets: new Map() };
+    let kv = handles.buckets.get(name);
+    if (!kv) {
+      kv = new Kvm(nc).open(name);
+      handles.buckets.set(name, kv);
+      kv.catch(() => handles?.buckets.delete(name));
+    }
+    return kv;
+  };
+  return async (name, key) => {
     const nc = ctx.link.connection;
     if (!nc || !ctx.link.isConnected) return null;
     const read = (async () => {
-      const kv = await new Kvm(nc).open(bucket);
-      const e = await kv.get(key);
+      const e = await (await bucket(nc, name)).get(key);
       return e && e.operation === "PUT" ? e.string() : null;
     })();
     const timeout = new Promise<null>((r) => setTimeout(() => r(null), KV_READ_TIMEOUT_MS).unref());
