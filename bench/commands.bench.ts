@@ -49,7 +49,7 @@ function bareSpawn(): Promise<void> {
 }
 
 async function floorRoundTrip(nc: NatsConnection): Promise<number[]> {
-  const sub = nc.subscribe("bench.echo", { callback: (_e, m) => m.respond(m.data) });
+  const sub = nc.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
   const out: number[] = [];
   for (let i = 0; i < ROUND_TRIPS; i++) {
     const t = performance.now();

@@ -22,9 +22,13 @@ import { NatsPublisher } from "./services/outbox/publisher.js";
 import { OutboxStore, startOutboxReports } from "./services/outbox/store.js";
 import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
+import type { Command } from "./services/wire/types.js";
 import { AGENT_VERSION } from "./version.js";
 import { commandActorLogic } from "./wiring/commands.js";
+import { configSupervisorActor } from "./wiring/configSupervisor.js";
+import { groupsActor, membershipKnown } from "./wiring/groups.js";
 import { inventoryActor } from "./wiring/inventory.js";
+import { localSchedulerActor, localSchedulerInput } from "./wiring/localScheduler.js";
 import { startLogsResponderFor } from "./wiring/logsResponder.js";
 import { startPingResponder } from "./wiring/pingResponder.js";
 import { replayActorLogic } from "./wiring/replay.js";
@@ -120,6 +124,22 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
     signal: stopSignal.signal,
   });
   const local$ = new Subject<LocalCommand>();
+  // Local schedule runs wait for their result to record completions (behavior.md 16.6).
+  const localWaiters = new Map<
+    string,
+    (r: { exitCode: number; finishedAt: number } | null) => void
+  >();
+  const submitLocal = (command: Command, meta: { scheduleId: string; rejection?: string }) =>
+    new Promise<{ exitCode: number; finishedAt: number } | null>((resolve) => {
+      if (local$.closed) return resolve(null);
+      localWaiters.set(command.requestId, resolve);
+      local$.next({
+        command,
+        subject: `local:${meta.scheduleId}`,
+        receivedAt: clock.now(),
+        rejection: meta.rejection,
+      });
+    });
   const admitted$ = admissionPipeline(merge(live.messages$, replay.messages$), local$, {
     pcId: config.pcId,
     isMember: (g) => ctx.membership$.value.includes(g),
@@ -176,7 +196,14 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
           results,
           events,
           kickDrain: () => drainLoop.kick(),
+          onResult: (requestId, exitCode, finishedAt) => {
+            localWaiters.get(requestId)?.({ exitCode, finishedAt });
+            localWaiters.delete(requestId);
+          },
         }),
+        configSupervisor: configSupervisorActor(ctx),
+        groups: groupsActor(ctx),
+        localScheduler: localSchedulerActor(ctx, submitLocal),
         intake: fromCallback(({ sendBack }) => {
           const sub = admitted$.subscribe((admitted) =>
             sendBack({ type: "COMMAND_ADMITTED", admitted }),
@@ -209,10 +236,12 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
           stopSignal.abort();
           live.stop();
           local$.complete();
+          for (const resolve of localWaiters.values()) resolve(null);
+          localWaiters.clear();
         },
       },
     }),
-    { systemId: "agent" },
+    { systemId: "agent", input: { localScheduler: localSchedulerInput(ctx) } },
   );
   root.subscribe({ error: (err) => log.error({ err: String(err) }, "root actor failed") });
   root.start();

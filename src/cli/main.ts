@@ -2,12 +2,17 @@
 import { processIo } from "./io.js";
 import { runCli } from "./program.js";
 
+/** How long a verb gets to wind down after Ctrl-C (close NATS, say what may still run). */
+const INTERRUPT_GRACE_MS = 3_000;
+const EXIT_INTERRUPTED = 130;
+
 const interrupt = new AbortController();
-// The first Ctrl-C lets a wait end cleanly (close NATS, say what is still running); a second
-// one exits at once.
+// The first Ctrl-C ends the waits that watch for it (`run`, `agents`); a verb that does not
+// watch it, or takes too long to stop, is ended after the grace period or at a second Ctrl-C.
 process.once("SIGINT", () => {
   interrupt.abort();
-  process.once("SIGINT", () => process.exit(130));
+  setTimeout(() => process.exit(EXIT_INTERRUPTED), INTERRUPT_GRACE_MS).unref();
+  process.once("SIGINT", () => process.exit(EXIT_INTERRUPTED));
 });
 
 const code = await runCli(process.argv.slice(2), processIo(interrupt.signal));

@@ -9,8 +9,11 @@ import {
 } from "xstate";
 import type { AdmittedCommand } from "../services/commands/pipeline.js";
 import { type CommandInput, commandMachine } from "./command.machine.js";
+import { configSupervisorMachine } from "./configSupervisor.machine.js";
 import { connectionMachine } from "./connection.machine.js";
+import { groupsMachine } from "./groups.machine.js";
 import { inventoryMachine } from "./inventory.machine.js";
+import { type LocalSchedulerInput, localSchedulerMachine } from "./localScheduler.machine.js";
 import { replayMachine } from "./replay.machine.js";
 import { tickerMachine } from "./ticker.machine.js";
 
@@ -41,6 +44,11 @@ function commandInput(event: AgentEvent): CommandInput {
 interface AgentContext {
   /** Live command actors; the count returns to 0 when all are done (no leaks). */
   commands: number;
+  localScheduler: LocalSchedulerInput;
+}
+
+export interface AgentInput {
+  localScheduler: LocalSchedulerInput;
 }
 
 const COMMAND_PREFIX = "command#";
@@ -54,6 +62,7 @@ export const agentMachine = setup({
   types: {
     context: {} as AgentContext,
     events: {} as AgentEvent,
+    input: {} as AgentInput,
   },
   actors: {
     connection: connectionMachine,
@@ -63,6 +72,9 @@ export const agentMachine = setup({
     hostPerf: tickerMachine,
     processPerf: tickerMachine,
     inventory: inventoryMachine,
+    configSupervisor: configSupervisorMachine,
+    groups: groupsMachine,
+    localScheduler: localSchedulerMachine,
     /** Live subscriptions + the admission pipeline; sends COMMAND_ADMITTED to the root. */
     intake: fromCallback<AgentEvent>(() => () => {}),
     /** The outbox drain loops (behavior.md §8.2). */
@@ -93,7 +105,7 @@ export const agentMachine = setup({
   },
 }).createMachine({
   id: "agent",
-  context: { commands: 0 },
+  context: ({ input }) => ({ commands: 0, localScheduler: input.localScheduler }),
   invoke: [
     { src: "connection", id: "connection", systemId: "connection", onDone: ".stopped" },
     { src: "outboxes", id: "outboxes", systemId: "outboxes" },
@@ -102,6 +114,19 @@ export const agentMachine = setup({
     { src: "hostPerf", id: "hostPerf", systemId: "hostPerf" },
     { src: "processPerf", id: "processPerf", systemId: "processPerf" },
     { src: "inventory", id: "inventory", systemId: "inventory" },
+    {
+      src: "configSupervisor",
+      id: "configSupervisor",
+      systemId: "configSupervisor",
+      input: undefined,
+    },
+    { src: "groups", id: "groups", systemId: "groups" },
+    {
+      src: "localScheduler",
+      id: "localScheduler",
+      systemId: "localScheduler",
+      input: ({ context }) => context.localScheduler,
+    },
   ],
   on: {
     "xstate.done.actor.*": {
@@ -135,6 +160,7 @@ export const agentMachine = setup({
     stopping: {
       entry: [
         { type: "stopIntake" },
+        ({ system }) => system.get("localScheduler")?.send({ type: "STOP" }),
         enqueueActions(({ context, enqueue, self }) => {
           if (context.commands === 0) return;
           for (const [id, child] of Object.entries(self.getSnapshot().children)) {

@@ -4,6 +4,7 @@ import {
   type CommandEvent,
   type CommandInput,
   commandMachine,
+  type Launch,
   type ReportInput,
   type Skip,
 } from "../../src/machines/command.machine.js";
@@ -61,7 +62,7 @@ function harness(
         trace.push("launch");
         return { resultId: "res-1", startedAt: 1000, spawnAt: 1000 + (opts.jitterMs ?? 0) };
       }),
-      run: fromCallback<CommandEvent, { requestId: string; command: Command }>(
+      run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
         ({ sendBack, receive }) => {
           trace.push("run");
           runBack = sendBack;

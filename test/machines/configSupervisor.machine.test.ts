@@ -41,7 +41,7 @@ function snapshot(entries: ConfigEntry[], fromRevision = 100): ConfigSnapshot {
 
 type SyncResult = ConfigSnapshot | Error;
 
-function harness(syncs: SyncResult[]) {
+function harness(syncs: SyncResult[], opts: { membershipKnown?: boolean } = {}) {
   const clock = new SimulatedClock();
   const published: PublishConfigParams[] = [];
   const log: string[] = [];
@@ -69,6 +69,7 @@ function harness(syncs: SyncResult[]) {
       }),
       membership: fromCallback(({ sendBack }) => {
         sendMembership = sendBack;
+        if (opts.membershipKnown ?? true) sendBack({ type: "MEMBERSHIP_CHANGED", groups: [] });
         return () => {};
       }),
       reconnects: fromCallback(({ sendBack }) => {
@@ -95,7 +96,8 @@ function harness(syncs: SyncResult[]) {
       if (!sendWatch) throw new Error("no watch running");
       sendWatch({ type: "CONFIG_ENTRY", entry: e });
     },
-    endWatch: (reason = "gone") => sendWatch?.({ type: "WATCH_ENDED", reason }),
+    endWatch: (reason = "gone", opened = true) =>
+      sendWatch?.({ type: "WATCH_ENDED", reason, opened }),
     watching: () => sendWatch !== null,
     membership: (groups: string[]) => sendMembership({ type: "MEMBERSHIP_CHANGED", groups }),
     reconnect: () => sendReconnect({ type: "RECONNECTED" }),
@@ -124,6 +126,25 @@ describe("config supervisor machine", () => {
     h.watch(entry("global", 9, null));
     expect(h.published).toHaveLength(2);
     expect(lastConfig(h)?.heartbeatInterval).toBe("30s");
+  });
+
+  it("publishes nothing before the membership is known, then resolves with it", async () => {
+    const h = harness(
+      [
+        snapshot([
+          entry("global", 1, { target_version: "2.0.0" }),
+          entry("groups.hold", 2, { target_version: "1.0.0" }),
+        ]),
+      ],
+      { membershipKnown: false },
+    );
+    await settle();
+    expect(h.watching()).toBe(true);
+    h.watch(entry("global", 3, { target_version: "2.0.1" }));
+    expect(h.published).toEqual([]);
+    h.membership(["hold"]);
+    expect(h.published).toHaveLength(1);
+    expect(lastConfig(h)?.targetVersion).toBe("1.0.0");
   });
 
   it("publishes the synced mirror and ignores watch entries not newer than the mark", async () => {
@@ -218,6 +239,30 @@ describe("config supervisor machine", () => {
 
     h.watch(entry("global", 1, { heartbeat_interval: "6s" }));
     expect(lastConfig(h)?.heartbeatInterval).toBe("6s");
+  });
+
+  it("backs off when the watch cannot be re-opened, and resets once it runs", async () => {
+    const h = harness([snapshot([])]);
+    await settle();
+    const pauseBeforeSync = async (ms: number) => {
+      const before = h.syncCalls();
+      h.clock.increment(ms - 1);
+      await settle();
+      expect(h.syncCalls()).toBe(before);
+      h.clock.increment(1);
+      await settle();
+      expect(h.syncCalls()).toBe(before + 1);
+    };
+    h.endWatch("gone", true);
+    await pauseBeforeSync(1_000);
+    h.endWatch("could not start", false);
+    await pauseBeforeSync(1_000);
+    h.endWatch("could not start", false);
+    await pauseBeforeSync(2_000);
+    h.endWatch("could not start", false);
+    await pauseBeforeSync(4_000);
+    h.endWatch("gone", true);
+    await pauseBeforeSync(1_000);
   });
 
   it("syncs again on every reconnect, stopping the running watch", async () => {

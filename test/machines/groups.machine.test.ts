@@ -84,7 +84,8 @@ function harness(reads: ReadResult[], opts: { kvUsable?: boolean } = {}) {
       if (!sendWatch) throw new Error("no watch running");
       sendWatch({ type: "GROUPS_ENTRY", entry: e });
     },
-    endWatch: (reason = "gone") => sendWatch?.({ type: "WATCH_ENDED", reason }),
+    endWatch: (reason = "gone", opened = true) =>
+      sendWatch?.({ type: "WATCH_ENDED", reason, opened }),
     watching: () => sendWatch !== null,
     reconnect: () => sendReconnect({ type: "RECONNECTED" }),
   };

@@ -54,6 +54,11 @@ export function watchConnection(
 /** Drains subscriptions when possible, closes otherwise; bounded so shutdown never hangs. */
 export async function closeConnection(nc: NatsConnection | null, ms = 500): Promise<void> {
   if (!nc || nc.isClosed()) return;
-  await Promise.race([nc.drain().catch(() => nc.close()), new Promise((r) => setTimeout(r, ms))]);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((r) => {
+    timer = setTimeout(r, ms);
+  });
+  await Promise.race([nc.drain().catch(() => nc.close()), limit]);
+  clearTimeout(timer);
   if (!nc.isClosed()) await nc.close().catch(() => {});
 }
