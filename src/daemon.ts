@@ -1,6 +1,13 @@
 import { cpus } from "node:os";
 import { BehaviorSubject, merge, Subject } from "rxjs";
-import { type AnyActorRef, createActor, fromCallback, fromPromise, toPromise } from "xstate";
+import {
+  type AnyActorRef,
+  createActor,
+  fromCallback,
+  fromPromise,
+  type InspectionEvent,
+  toPromise,
+} from "xstate";
 import { agentMachine } from "./machines/agent.machine.js";
 import { connectionMachine } from "./machines/connection.machine.js";
 import type { AgentContext } from "./services/agentContext.js";
@@ -8,6 +15,7 @@ import { Ledger } from "./services/commands/ledger.js";
 import { LiveIntake } from "./services/commands/liveIntake.js";
 import { admissionPipeline, type LocalCommand } from "./services/commands/pipeline.js";
 import { recoverLedger } from "./services/commands/recovery.js";
+import { syntheticResult } from "./services/commands/report.js";
 import { Slots } from "./services/commands/slots.js";
 import { type AgentConfig, toConnectionOptions } from "./services/config/index.js";
 import type { DataDirLayout } from "./services/fs/dataDir.js";
@@ -20,6 +28,7 @@ import { OutboxDrainer } from "./services/outbox/drainer.js";
 import { startDrainLoop } from "./services/outbox/drainLoop.js";
 import { NatsPublisher } from "./services/outbox/publisher.js";
 import { OutboxStore, startOutboxReports } from "./services/outbox/store.js";
+import { CommandVerifier } from "./services/signing/verifier.js";
 import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
 import type { Command } from "./services/wire/types.js";
@@ -39,6 +48,8 @@ export interface DaemonDeps {
   config: AgentConfig;
   layout: DataDirLayout;
   log: Logger;
+  /** Inspection events of the whole actor tree (`--inspect`, `--inspect-log`). */
+  inspect?: (e: InspectionEvent) => void;
 }
 
 export interface Daemon {
@@ -52,7 +63,7 @@ export interface Daemon {
 const RESUME_FALLBACK_MS = 30_000;
 
 /** Builds the services, wires them into the statecharts and starts the root actor. */
-export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<Daemon> {
+export async function startDaemon({ config, layout, log, inspect }: DaemonDeps): Promise<Daemon> {
   const clock = systemClock;
   const random = systemRandom;
   const cpuCount = Math.max(1, cpus().length);
@@ -140,11 +151,25 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
         rejection: meta.rejection,
       });
     });
+  // behavior.md §17: main.ts has already validated the keys file (exit 2 on a bad one).
+  const verifier = config.signing
+    ? await CommandVerifier.open(config.signing, {
+        pcId: config.pcId,
+        clock,
+        log: log.child({ component: "signing" }),
+      })
+    : undefined;
   const admitted$ = admissionPipeline(merge(live.messages$, replay.messages$), local$, {
     pcId: config.pcId,
     isMember: (g) => ctx.membership$.value.includes(g),
     ledger,
     log: log.child({ component: "pipeline" }),
+    verifier,
+    onRefused: async (r) => {
+      const file = syntheticResult({ ...r, pcId: config.pcId, now: clock.now() }, 123, r.note);
+      await results.write(file.payload, file.privateMembers);
+      drainLoop.kick();
+    },
   });
 
   const connLog = log.child({ component: "connection" });
@@ -241,7 +266,7 @@ export async function startDaemon({ config, layout, log }: DaemonDeps): Promise<
         },
       },
     }),
-    { systemId: "agent", input: { localScheduler: localSchedulerInput(ctx) } },
+    { id: "agent", systemId: "agent", input: { localScheduler: localSchedulerInput(ctx) }, inspect },
   );
   root.subscribe({ error: (err) => log.error({ err: String(err) }, "root actor failed") });
   root.start();

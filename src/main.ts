@@ -1,5 +1,6 @@
 import { CommanderError, Command as Program } from "commander";
 import { startDaemon } from "./daemon.js";
+import { startInspection } from "./inspection.js";
 import {
   ConfigError,
   describeConfig,
@@ -19,11 +20,25 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
-function parseArgs(argv: string[]): { config?: string } {
+interface Args {
+  config?: string;
+  inspect?: string | boolean;
+  inspectLog?: string;
+}
+
+function parseArgs(argv: string[]): Args {
   const program = new Program("kanade-agent")
     .description("kanade endpoint agent: runs commands from NATS JetStream and reports back")
     .version(`${AGENT_VERSION}`, "--version", "print the version and exit")
     .option("--config <file>", "agent.toml to use (else $KANADE_AGENT_CONFIG, then the OS default)")
+    .option(
+      "--inspect [port]",
+      "serve the Stately inspector relay on 127.0.0.1 (default: a free port)",
+    )
+    .option(
+      "--inspect-log <file>",
+      "append every state machine inspection event to <file> as JSON lines",
+    )
     .helpOption("-h, --help", "show this help")
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -38,7 +53,12 @@ function parseArgs(argv: string[]): { config?: string } {
     }
     throw err;
   }
-  return program.opts<{ config?: string }>();
+  const opts = program.opts<Args>();
+  if (typeof opts.inspect === "string" && !/^\d{1,5}$/.test(opts.inspect)) {
+    process.stderr.write(`kanade-agent: --inspect takes a port number, got "${opts.inspect}"\n`);
+    process.exit(EXIT.usage);
+  }
+  return opts;
 }
 
 async function main(): Promise<void> {
@@ -101,7 +121,8 @@ async function main(): Promise<void> {
     "kanade-agent started",
   );
 
-  const daemon = await startDaemon({ config, layout, log });
+  const inspect = await startInspection(args, log);
+  const daemon = await startDaemon({ config, layout, log, inspect: inspect?.observe });
 
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -116,6 +137,7 @@ async function main(): Promise<void> {
     hard.unref();
     void daemon.stop().then((code) => {
       log.info({ exit_code: code }, "stopped");
+      inspect?.close();
       logger.close();
       process.exit(code);
     });

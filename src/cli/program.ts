@@ -6,6 +6,7 @@ import { registerAgentReleases } from "./commands/agent.js";
 import { registerAgentGroups } from "./commands/agentGroups.js";
 import { registerAgents } from "./commands/agents.js";
 import { registerConfig } from "./commands/config.js";
+import { registerInspectLog } from "./commands/inspectLog.js";
 import { registerJetstream } from "./commands/jetstream.js";
 import { registerKill } from "./commands/kill.js";
 import { registerAgentState, registerPing } from "./commands/ping.js";
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIo, run: Runner): Command {
   registerAgentState(agent, run);
 
   registerConfig(program, run);
+  registerInspectLog(program, run);
   return program;
 }
 

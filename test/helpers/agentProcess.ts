@@ -51,6 +51,8 @@ export interface AgentProcessOptions {
   env?: Record<string, string | undefined>;
   /** Command-line arguments instead of `--config <file>` (e.g. `["--version"]`). */
   args?: string[];
+  /** Appended after the default `--config <file>` (e.g. `--inspect`). */
+  extraArgs?: string[];
   /** Script run with `node`; the installed entry point `bin/kanade-agent.js` by default. */
   entry?: string;
 }
@@ -118,7 +120,7 @@ export class AgentProcess {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    const args = [o.entry ?? AGENT_BIN, ...(o.args ?? ["--config", this.configPath])];
+    const args = [o.entry ?? AGENT_BIN, ...(o.args ?? ["--config", this.configPath]), ...(o.extraArgs ?? [])];
     const child = spawn(process.execPath, args, {
       cwd: this.dir,
       env,
