@@ -47,6 +47,8 @@ export function startStateResponder(deps: {
         commands: { live, running, waitingForSlot: waiting },
         outbox: { results: await deps.results.count(), events: await deps.events.count() },
         ledger: { records: deps.ledger.size, unfinished: deps.ledger.unfinished().length },
+        groups: ctx.membership$.value,
+        effectiveConfig: ctx.config$.value,
       });
     },
   });

@@ -1,6 +1,8 @@
 // The reply of `agents.<pc_id>.state` [ext]: a snapshot of a running agent for operators and
 // engineers (`kanade agent state <pc_id>`). Not a kanade shape; field names follow the wire style.
+import { encodeEffectiveConfig } from "./configScope.js";
 import { formatTimestamp } from "./timestamp.js";
+import type { EffectiveConfig } from "./types.js";
 
 export interface AgentStateSnapshot {
   pcId: string;
@@ -12,6 +14,8 @@ export interface AgentStateSnapshot {
   commands: { live: number; running: number; waitingForSlot: number };
   outbox: { results: number; events: number };
   ledger: { records: number; unfinished: number };
+  groups: readonly string[];
+  effectiveConfig: EffectiveConfig;
 }
 
 export function encodeAgentState(s: AgentStateSnapshot): Record<string, unknown> {
@@ -28,6 +32,8 @@ export function encodeAgentState(s: AgentStateSnapshot): Record<string, unknown>
     },
     outbox: s.outbox,
     ledger: s.ledger,
+    groups: s.groups,
+    effective_config: encodeEffectiveConfig(s.effectiveConfig),
   };
 }
 
