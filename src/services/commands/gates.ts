@@ -29,13 +29,14 @@ export async function evaluateGates(
   receivedAt: number,
   deps: GateDeps,
 ): Promise<GateSkip | null> {
-  return (
-    unsupported(cmd, deps.platform) ??
-    stalenessGate(cmd, deps.staleness) ??
-    (await versionPinGate(cmd, deps.readKv)) ??
-    (await revokeGate(cmd, deps.readKv)) ??
-    deadlineGate(cmd, receivedAt, deps.clock.now())
-  );
+  const local = unsupported(cmd, deps.platform) ?? stalenessGate(cmd, deps.staleness);
+  if (local) return local;
+  // Both reads go out at once (one round trip, not two); their verdicts keep the spec order.
+  const [pin, revoked] = await Promise.all([
+    versionPinGate(cmd, deps.readKv),
+    revokeGate(cmd, deps.readKv),
+  ]);
+  return pin ?? revoked ?? deadlineGate(cmd, receivedAt, deps.clock.now());
 }
 
 /** Step 5: what this agent cannot do (behavior.md 7.3, 7.9). */
