@@ -1,0 +1,119 @@
+import { Subject } from "rxjs";
+import { describe, expect, it } from "vitest";
+import type { IntakeMessage } from "../../../src/services/commands/intake.js";
+import { Ledger } from "../../../src/services/commands/ledger.js";
+import {
+  type AdmittedCommand,
+  addressedToMe,
+  admissionPipeline,
+  type LocalCommand,
+} from "../../../src/services/commands/pipeline.js";
+import { silentLogger } from "../../../src/services/logging/logger.js";
+import { systemClock } from "../../../src/services/time/clock.js";
+import { tempDir } from "../../helpers/tmp.js";
+import { waitFor } from "../../helpers/waitFor.js";
+
+const body = (over: Record<string, unknown> = {}) =>
+  new TextEncoder().encode(
+    JSON.stringify({
+      id: "m",
+      version: "1",
+      request_id: "r-1",
+      shell: "sh",
+      script: "true",
+      timeout_secs: 5,
+      ...over,
+    }),
+  );
+
+async function setup() {
+  const ledger = await Ledger.open(tempDir("pipeline-"), {
+    clock: systemClock,
+    log: silentLogger(),
+  });
+  const intake$ = new Subject<IntakeMessage>();
+  const local$ = new Subject<LocalCommand>();
+  const out: AdmittedCommand[] = [];
+  admissionPipeline(intake$, local$, {
+    pcId: "PC.1",
+    isMember: (g) => g === "canary",
+    ledger,
+    log: silentLogger(),
+  }).subscribe((a) => out.push(a));
+  const acks: string[] = [];
+  const send = (subject: string, data: Uint8Array, source: "live" | "replay" = "live") =>
+    intake$.next({
+      source,
+      subject,
+      data,
+      receivedAt: 1,
+      ack: source === "replay" ? () => acks.push(subject) : undefined,
+    });
+  return { ledger, intake$, local$, out, acks, send };
+}
+
+describe("admission pipeline", () => {
+  it("addressed to me: all, my exact (dotted) pc_id, my groups only", () => {
+    const d = { pcId: "pc1.corp.local", isMember: (g: string) => g === "wave.1" };
+    expect(addressedToMe("commands.all", d)).toBe(true);
+    expect(addressedToMe("commands.pc.pc1.corp.local", d)).toBe(true);
+    expect(addressedToMe("commands.pc.pc1.corp", d)).toBe(false);
+    expect(addressedToMe("commands.group.wave.1", d)).toBe(true);
+    expect(addressedToMe("commands.group.wave", d)).toBe(false);
+    expect(addressedToMe("commands.other", d)).toBe(false);
+  });
+
+  it("admits a request_id once across live and replay, acking every replay copy", async () => {
+    const p = await setup();
+    p.send("commands.pc.PC.1", body());
+    p.send("commands.all", body(), "replay");
+    p.send("commands.pc.PC.1", body(), "replay");
+    await waitFor(() => p.acks.length === 2, { what: "replay acks" });
+    expect(p.out.map((a) => a.requestId)).toEqual(["r-1"]);
+    expect(p.ledger.lookup("r-1")?.state).toBe("admitted");
+  });
+
+  it("drops (and acks) what is not mine or not decodable; rejects a bad schema with its request_id", async () => {
+    const p = await setup();
+    p.send("commands.pc.OTHER", body({ request_id: "x-1" }), "replay");
+    p.send("commands.group.other", body({ request_id: "x-2" }), "replay");
+    p.send("commands.all", new TextEncoder().encode("{not json"), "replay");
+    p.send("commands.all", body({ request_id: "bad.id" }), "replay");
+    p.send("commands.group.canary", body({ request_id: "r-bad", shell: "bash" }), "replay");
+    await waitFor(() => p.acks.length === 5, { what: "acks" });
+    expect(p.out).toHaveLength(1);
+    expect(p.out[0]?.requestId).toBe("r-bad");
+    expect(p.out[0]?.command).toBeNull();
+    expect(p.out[0]?.rejection?.note).toMatch(/^rejected: invalid command: shell/);
+  });
+
+  it("a command over 4 MiB is rejected as too large", async () => {
+    const p = await setup();
+    p.send("commands.all", body({ request_id: "big", script: "x".repeat(4 * 1024 * 1024 + 10) }));
+    await waitFor(() => p.out.length === 1, { what: "admission" });
+    expect(p.out[0]?.rejection?.note).toMatch(/^rejected: command too large \(\d+ bytes\)$/);
+  });
+
+  it("local commands enter at the ledger step", async () => {
+    const p = await setup();
+    p.local$.next({
+      command: {
+        id: "m",
+        version: "1",
+        requestId: "l-1",
+        execId: "e-1",
+        shell: "sh",
+        script: "true",
+        timeoutSecs: 5,
+        jitterSecs: null,
+        runAs: "system",
+        staleness: { mode: "cached" },
+      },
+      subject: "local:s1",
+      receivedAt: 5,
+    });
+    await waitFor(() => p.out.length === 1, { what: "admission" });
+    expect(p.out[0]).toMatchObject({ requestId: "l-1", source: "local" });
+    expect(p.ledger.lookup("l-1")?.source).toBe("local");
+  });
+});
