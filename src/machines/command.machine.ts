@@ -83,6 +83,10 @@ export const commandMachine = setup({
     isRejected: ({ context }) => context.command === null,
     isResumed: ({ context }) => context.resume !== undefined,
     killable: ({ context }) => !!context.command?.execId,
+    /** The spawn time has come (a long jitter is waited for in laps). */
+    spawnDue: () => true,
+    /** The starting deadline has passed while the command waited for a slot. */
+    deadlinePassed: () => true,
   },
   delays: {
     /** Remaining jitter: `spawnAt − now`, at least 0 (behavior.md 7.1, 6.6). */
@@ -150,11 +154,21 @@ export const commandMachine = setup({
             src: "acquireSlot",
             onDone: { target: "launching", actions: assign({ holdsSlot: true }) },
           },
-          after: {
-            untilDeadline: {
-              target: "#command.reporting",
-              // The reporter words the note: it knows the time of the decision.
-              actions: assign({ skip: { exitCode: 125 } }),
+          initial: "waiting",
+          states: {
+            waiting: {
+              // Timers cap out at ~24.8 days, so a far deadline is waited for in laps.
+              after: {
+                untilDeadline: [
+                  {
+                    guard: "deadlinePassed",
+                    target: "#command.reporting",
+                    // The reporter words the note: it knows the time of the decision.
+                    actions: assign({ skip: { exitCode: 125 } }),
+                  },
+                  { target: "waiting", reenter: true },
+                ],
+              },
             },
           },
         },
@@ -179,7 +193,12 @@ export const commandMachine = setup({
           },
         },
         jitter: {
-          after: { untilSpawn: "running" },
+          after: {
+            untilSpawn: [
+              { guard: "spawnDue", target: "running" },
+              { target: "jitter", reenter: true },
+            ],
+          },
         },
         running: {
           invoke: {

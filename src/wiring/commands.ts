@@ -35,6 +35,9 @@ export interface CommandDeps {
 }
 
 const KV_READ_TIMEOUT_MS = 2_000;
+/** Node timers fire at once beyond 2^31−1 ms; longer waits are taken in laps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const lap = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(0, ms));
 
 /**
  * behavior.md 5.8: a gate read that fails or takes over 2 s means "no entry" (pass). Bucket
@@ -128,13 +131,16 @@ export function commandActorLogic(deps: CommandDeps) {
         if (context.holdsSlot) deps.slots.release();
       },
     },
+    guards: {
+      spawnDue: ({ context }) => ctx.clock.now() >= (context.launch?.spawnAt ?? 0),
+      deadlinePassed: ({ context }) =>
+        ctx.clock.now() > (context.command?.deadlineAt ?? Number.POSITIVE_INFINITY),
+    },
     delays: {
-      untilSpawn: ({ context }) => Math.max(0, (context.launch?.spawnAt ?? 0) - ctx.clock.now()),
+      untilSpawn: ({ context }) => lap((context.launch?.spawnAt ?? 0) - ctx.clock.now()),
       untilDeadline: ({ context }) => {
         const d = context.command?.deadlineAt;
-        return d === undefined
-          ? 2 ** 31 - 1
-          : Math.min(2 ** 31 - 1, Math.max(0, d - ctx.clock.now() + 1));
+        return d === undefined ? MAX_TIMER_MS : lap(d - ctx.clock.now() + 1);
       },
     },
   });

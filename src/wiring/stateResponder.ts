@@ -36,7 +36,7 @@ export function startStateResponder(deps: {
         if (!id.startsWith("command#")) continue;
         live++;
         if (value.startsWith("active.running")) running++;
-        if (value === "active.queued") waiting++;
+        if (value === "active.queued.waiting") waiting++;
       }
       return encodeAgentState({
         pcId: ctx.pcId,

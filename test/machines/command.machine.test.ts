@@ -195,13 +195,31 @@ describe("command machine", () => {
     const h = harness({ slot: new Promise(() => {}), untilDeadline: 2_000 });
     const actor = h.start();
     await settle(h.clock);
-    expect(actor.getSnapshot().value).toEqual({ active: "queued" });
+    expect(actor.getSnapshot().value).toEqual({ active: { queued: "waiting" } });
     h.clock.increment(2_000);
     await settle(h.clock);
     expect(actor.getSnapshot().status).toBe("done");
     expect(h.trace).not.toContain("launch");
     expect(h.reports[0]?.skip).toEqual({ exitCode: 125 });
     expect(h.released()).toBe(0);
+  });
+
+  it("a far deadline is waited for in laps: an early timer re-arms instead of skipping", async () => {
+    let passed = false;
+    const h = harness({ slot: new Promise(() => {}), untilDeadline: 1_000 });
+    const machine = h.start().logic.provide({ guards: { deadlinePassed: () => passed } });
+    const actor = createActor(machine, {
+      clock: h.clock,
+      input: { requestId: "r-2", command: command(), receivedAt: 0 },
+    }).start();
+    await settle(h.clock);
+    h.clock.increment(1_000);
+    await settle(h.clock);
+    expect(actor.getSnapshot().value).toEqual({ active: { queued: "waiting" } });
+    passed = true;
+    h.clock.increment(1_000);
+    await settle(h.clock);
+    expect(actor.getSnapshot().status).toBe("done");
   });
 
   it("an agent stop abandons a queued command (it stays in the ledger) without a result", async () => {

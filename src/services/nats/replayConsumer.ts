@@ -68,20 +68,32 @@ export function isNotFound(err: unknown): boolean {
 /** Why a consume loop ended: the caller re-ensures after 1 s (behavior.md 9.4). */
 export type ConsumeEnd = { reason: string };
 
+/** How often a draining loop asks the server whether its durable still exists. */
+const CONSUMER_CHECK_MS = 5_000;
+
 /**
  * Pulls batches of up to 100 with 30 s expiry and hands each message over. Resolves when the
- * consumer or stream went away or the iterator ended; `stop()` ends it early.
+ * consumer or stream went away or the iterator ended; `stop()` ends it early. A 2.9 server sends
+ * nothing to pending pulls when the durable is deleted (the client would notice only after two
+ * missed idle heartbeats and a look-up, ~45 s), so the loop also checks every 5 s (behavior 9.4).
  */
 export function consumeReplay(
   nc: NatsConnection,
   pcId: string,
   onMessage: (m: JsMsg) => void,
+  checkEveryMs = CONSUMER_CHECK_MS,
 ): { done: Promise<ConsumeEnd>; stop: () => void } {
   let messages: ConsumerMessages | undefined;
   let stopped = false;
   let endReason = "consumer iterator ended";
+  let check: NodeJS.Timeout | undefined;
+  const end = (reason: string) => {
+    endReason = reason;
+    messages?.stop();
+  };
   const done = (async (): Promise<ConsumeEnd> => {
-    const consumer = await jetstream(nc).consumers.get(STREAM_EXEC, replayConsumerName(pcId));
+    const name = replayConsumerName(pcId);
+    const consumer = await jetstream(nc).consumers.get(STREAM_EXEC, name);
     messages = await consumer.consume({ max_messages: 100, expires: 30_000 });
     if (stopped) messages.stop();
     const msgs = messages;
@@ -92,15 +104,22 @@ export function consumeReplay(
           s.type === "consumer_not_found" ||
           s.type === "stream_not_found"
         ) {
-          endReason = s.type.replaceAll("_", " ");
-          msgs.stop();
+          end(s.type.replaceAll("_", " "));
           return;
         }
       }
     })().catch(() => {});
+    const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    check = setInterval(() => {
+      jsm.consumers.info(STREAM_EXEC, name).catch((err: unknown) => {
+        if (isNotFound(err)) end("consumer or stream not found");
+      });
+    }, checkEveryMs);
     for await (const m of msgs) onMessage(m);
     return { reason: stopped ? "stopped" : endReason };
-  })().catch((err: unknown) => ({ reason: err instanceof Error ? err.message : String(err) }));
+  })()
+    .catch((err: unknown) => ({ reason: err instanceof Error ? err.message : String(err) }))
+    .finally(() => clearInterval(check));
   return {
     done,
     stop: () => {
