@@ -1,7 +1,23 @@
-import { EMPTY, filter, map, merge, mergeMap, type Observable, of } from "rxjs";
+import { Match } from "@nats-io/nats-core";
+import {
+  concatMap,
+  EMPTY,
+  filter,
+  map,
+  merge,
+  mergeMap,
+  type Observable,
+  type OperatorFunction,
+  of,
+  pipe,
+} from "rxjs";
 import type { Logger } from "../logging/logger.js";
 import { classifyCommandSubject } from "../nats/subjects.js";
-import { classifyCommandBody, encodeCommand } from "../wire/index.js";
+import { refusalNote } from "../signing/outcome.js";
+import { refusalResultId } from "../signing/refusal.js";
+import type { CommandVerifier } from "../signing/verifier.js";
+import { type CommandMessage, classifyCommandMessage } from "../wire/commandEnvelope.js";
+import { encodeCommand } from "../wire/index.js";
 import type { Command } from "../wire/types.js";
 import { dedupBy, ledgerGate } from "./dedup.js";
 import type { IntakeMessage } from "./intake.js";
@@ -41,19 +57,46 @@ interface Candidate extends AdmittedCommand {
   ack?: () => void;
 }
 
+/** A command refused by the signature step (behavior.md 17.5): it gets an exit-123 result. */
+export interface SignatureRefusal {
+  requestId: string;
+  execId: string | null;
+  manifestId?: string;
+  /** Deterministic (wire §4.4): UUID v5 of `<request_id>|<pc_id>|signature-refused`. */
+  resultId: string;
+  /** `refused: command signature <outcome>`. */
+  note: string;
+  source: "live" | "replay";
+  subject: string;
+  receivedAt: number;
+}
+
 export interface PipelineDeps {
   pcId: string;
   /** The current group membership (behavior.md 5.3). */
   isMember: (group: string) => boolean;
   ledger: Ledger;
   log: Logger;
+  /** The signature step (5.2 step 2); absent when agent.toml has no `[signing]` table. */
+  verifier?: CommandVerifier;
+  /**
+   * Writes the exit-123 result of a refused command to the result outbox. A replayed message is
+   * acked once this resolves, and left unacked (redelivered) when it rejects.
+   */
+  onRefused?: (refusal: SignatureRefusal) => Promise<void>;
+}
+
+/** A bus message that passed the steps before decoding, classified once. */
+interface Classified {
+  m: IntakeMessage;
+  message: CommandMessage;
 }
 
 /**
  * The one admission point (design.md "One pipeline for commands"): live, replayed and local
- * commands merge here; each passes addressed-to-me → decode → dedup(ledger), in that order
- * (behavior.md 5.2 steps 1, 3, 4). Replay messages are acked once admitted or dropped, never when
- * the ledger write failed (9.3, 6.8).
+ * commands merge here; each passes addressed-to-me → signature → decode → dedup(ledger), in that
+ * order (behavior.md 5.2 steps 1–4). Replay messages are acked once admitted, dropped or refused,
+ * never when the ledger write (or the refusal's result write) failed (9.3, 6.8).
  */
 export function admissionPipeline(
   intake$: Observable<IntakeMessage>,
@@ -67,8 +110,10 @@ export function admissionPipeline(
       m.ack?.();
       return false;
     }),
-    mergeMap((m) => {
-      const c = decodeCandidate(m);
+    map((m): Classified => ({ m, message: classifyCommandMessage(m.data) })),
+    deps.verifier ? signatureStep(deps.verifier) : pipe(),
+    mergeMap(({ m, message }) => {
+      const c = decodeCandidate(m, message);
       if (c) return of(c);
       m.ack?.();
       return EMPTY;
@@ -108,10 +153,75 @@ export function admissionPipeline(
     }),
   );
 
-  function decodeCandidate(m: IntakeMessage): Candidate | null {
+  /**
+   * behavior.md 5.2 step 2 / §17. In order (concatMap), so a message waiting for a keys re-read
+   * does not let later ones overtake it. A refusal is answered with exit 123 and never reaches
+   * the ledger; a body without a valid request_id has nothing to answer on and is dropped.
+   */
+  function signatureStep(verifier: CommandVerifier): OperatorFunction<Classified, Classified> {
+    const warnUnanswerable = rateLimited(60_000);
+    return pipe(
+      concatMap((c) =>
+        judge(c).catch((err: unknown) => {
+          // Unexpected: the message is dropped unacked (a replayed copy comes back), intake lives on.
+          deps.log.error(
+            { subject: c.m.subject, source: c.m.source, err: String(err) },
+            "signature step failed; message dropped",
+          );
+          return null;
+        }),
+      ),
+      filter((c): c is Classified => c !== null),
+    );
+
+    async function judge(c: Classified): Promise<Classified | null> {
+      const { m, message } = c;
+      const intake = message.intake;
+      const requestId = intake.kind === "invalid" ? undefined : requestIdOf(intake);
+      const verdict = await verifier.check({
+        body: m.data,
+        header: headerLookup(m),
+        message,
+        subject: m.subject,
+        requestId,
+      });
+      if (verdict.accepted) return c;
+      if (intake.kind === "invalid") {
+        if (warnUnanswerable())
+          deps.log.warn(
+            { subject: m.subject, source: m.source, reason: intake.reason },
+            "refused command without a valid request_id dropped (no result)",
+          );
+        m.ack?.();
+        return null;
+      }
+      const refusal: SignatureRefusal = {
+        requestId: requestIdOf(intake),
+        execId: intake.kind === "ok" ? intake.command.execId : intake.execId,
+        manifestId: intake.kind === "ok" ? intake.command.id : intake.manifestId,
+        resultId: refusalResultId(requestIdOf(intake), deps.pcId),
+        note: refusalNote(verdict.outcome),
+        source: m.source,
+        subject: m.subject,
+        receivedAt: m.receivedAt,
+      };
+      try {
+        await deps.onRefused?.(refusal);
+        m.ack?.();
+      } catch (err) {
+        deps.log.error(
+          { request_id: refusal.requestId, subject: m.subject, err: String(err) },
+          "refusal result not written (a replayed copy will come back)",
+        );
+      }
+      return null;
+    }
+  }
+
+  function decodeCandidate(m: IntakeMessage, message: CommandMessage): Candidate | null {
     const base = { source: m.source, subject: m.subject, receivedAt: m.receivedAt, ack: m.ack };
     const fingerprint = fingerprintOf(m.data);
-    const intake = classifyCommandBody(m.data);
+    const intake = message.intake;
     if (intake.kind === "invalid") {
       if (warnInvalid())
         deps.log.warn(
@@ -156,6 +266,16 @@ function localCandidate(l: LocalCommand): Candidate {
       ? { note: `rejected: ${l.rejection}`, execId: l.command.execId, manifestId: l.command.id }
       : undefined,
   };
+}
+
+function requestIdOf(intake: { kind: "ok"; command: Command } | { requestId: string }): string {
+  return "command" in intake ? intake.command.requestId : intake.requestId;
+}
+
+/** Header names are compared without case, as HTTP-style headers usually are. */
+function headerLookup(m: IntakeMessage): (name: string) => string | undefined {
+  const h = m.headers;
+  return (name) => (h?.has(name, Match.IgnoreCase) ? h.get(name, Match.IgnoreCase) : undefined);
 }
 
 /** behavior.md 5.3: the same check for live and replayed messages. */

@@ -32,6 +32,6 @@ export interface AgentConfig {
   dataDir: string;
   log: { path: string; level: LogLevel; keepDays: number };
   /** Absent when agent.toml has no `[signing]` table: signature headers are then ignored. */
-  signing?: { require: boolean; keysFile?: string };
+  signing?: { require: boolean; keysFile?: string; requireEnvelope?: boolean };
   nats: { auth: NatsAuth; tls?: NatsTls };
 }

@@ -36,7 +36,7 @@ type Table = Record<string, unknown>;
 const KNOWN_KEYS: Readonly<Record<string, readonly string[]>> = {
   agent: ["id", "nats_url", "data_dir", "groups"],
   log: ["path", "level", "keep_days"],
-  signing: ["require", "keys_file"],
+  signing: ["require", "keys_file", "require_envelope"],
   nats: [
     "token_file",
     "user",
@@ -311,7 +311,12 @@ function readSigning(r: Reader, signing: Table | undefined): AgentConfig["signin
         'e.g. keys_file = "keys.json" under [signing])',
     );
   }
-  return keysFile === undefined ? { require } : { require, keysFile };
+  const requireEnvelope = r.boolean(signing, "signing", "require_envelope") ?? false;
+  return {
+    require,
+    ...(keysFile === undefined ? {} : { keysFile }),
+    ...(requireEnvelope ? { requireEnvelope } : {}),
+  };
 }
 
 function readNats(r: Reader, nats: Table | undefined, env: Env): AgentConfig["nats"] {
