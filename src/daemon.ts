@@ -28,6 +28,8 @@ import { OutboxDrainer } from "./services/outbox/drainer.js";
 import { startDrainLoop } from "./services/outbox/drainLoop.js";
 import { NatsPublisher } from "./services/outbox/publisher.js";
 import { OutboxStore, startOutboxReports } from "./services/outbox/store.js";
+import { confirmDeadlineFromEnv, ReleaseHealth } from "./services/selfupdate/health.js";
+import { stagingLayout } from "./services/selfupdate/stagingLayout.js";
 import { CommandVerifier } from "./services/signing/verifier.js";
 import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
@@ -41,6 +43,7 @@ import { localSchedulerActor, localSchedulerInput } from "./wiring/localSchedule
 import { startLogsResponderFor } from "./wiring/logsResponder.js";
 import { startPingResponder } from "./wiring/pingResponder.js";
 import { replayActorLogic } from "./wiring/replay.js";
+import { selfUpdateActor } from "./wiring/selfUpdate.js";
 import { startStateResponder } from "./wiring/stateResponder.js";
 import { heartbeatTicker, hostPerfTicker, processPerfTicker } from "./wiring/tickers.js";
 
@@ -50,11 +53,14 @@ export interface DaemonDeps {
   log: Logger;
   /** Inspection events of the whole actor tree (`--inspect`, `--inspect-log`). */
   inspect?: (e: InspectionEvent) => void;
+  /** The agent wants to stop by itself and exit with `code` (64: restart into a new release). */
+  requestExit: (code: number) => void;
 }
 
 export interface Daemon {
   /** Runs the graceful stop sequence; resolves with the process exit code. */
   stop(): Promise<number>;
+  /** 0, or 64 once a self-update or rollback asked for a restart. */
   readonly exitCode: number;
   readonly root: AnyActorRef;
 }
@@ -63,11 +69,30 @@ export interface Daemon {
 const RESUME_FALLBACK_MS = 30_000;
 
 /** Builds the services, wires them into the statecharts and starts the root actor. */
-export async function startDaemon({ config, layout, log, inspect }: DaemonDeps): Promise<Daemon> {
+export async function startDaemon({
+  config,
+  layout,
+  log,
+  inspect,
+  requestExit,
+}: DaemonDeps): Promise<Daemon> {
   const clock = systemClock;
   const random = systemRandom;
   const cpuCount = Math.max(1, cpus().length);
   const link = new NatsLink();
+  let exitCode = 0;
+  const requestRestart = (code: number) => {
+    exitCode = code;
+    requestExit(code);
+  };
+  // behavior.md 15.9–15.11: a fresh release must prove its health or be rolled back.
+  const releaseHealth = await ReleaseHealth.open({
+    staging: stagingLayout(layout.staging),
+    agentVersion: AGENT_VERSION,
+    clock,
+    log: log.child({ component: "release" }),
+    deadlineMs: confirmDeadlineFromEnv(process.env),
+  });
   const ctx: AgentContext = {
     pcId: config.pcId,
     pcIdKvSafe: config.pcIdKvSafe,
@@ -81,7 +106,11 @@ export async function startDaemon({ config, layout, log, inspect }: DaemonDeps):
     staleness: new StalenessTracker(clock),
     config$: new BehaviorSubject(defaultEffectiveConfig(cpuCount)),
     membership$: new BehaviorSubject<readonly string[]>([]),
-    quarantinedVersions: () => [],
+    quarantinedVersions: () => releaseHealth.quarantined(),
+    // Heartbeats are published only once the command subscriptions are in place (announceUp).
+    heartbeatSent: () => {
+      if (releaseHealth.unconfirmed) void releaseHealth.confirm();
+    },
   };
   const stopSignal = new AbortController();
 
@@ -229,6 +258,14 @@ export async function startDaemon({ config, layout, log, inspect }: DaemonDeps):
         configSupervisor: configSupervisorActor(ctx),
         groups: groupsActor(ctx),
         localScheduler: localSchedulerActor(ctx, submitLocal),
+        selfUpdate: selfUpdateActor(ctx, {
+          commands: {
+            holdLaunches: () => slots.hold(),
+            resumeLaunches: () => slots.resume(),
+            runningCommands: () => slots.inUse,
+          },
+          requestRestart,
+        }),
         intake: fromCallback(({ sendBack }) => {
           const sub = admitted$.subscribe((admitted) =>
             sendBack({ type: "COMMAND_ADMITTED", admitted }),
@@ -266,7 +303,12 @@ export async function startDaemon({ config, layout, log, inspect }: DaemonDeps):
         },
       },
     }),
-    { id: "agent", systemId: "agent", input: { localScheduler: localSchedulerInput(ctx) }, inspect },
+    {
+      id: "agent",
+      systemId: "agent",
+      input: { localScheduler: localSchedulerInput(ctx) },
+      inspect,
+    },
   );
   root.subscribe({ error: (err) => log.error({ err: String(err) }, "root actor failed") });
   root.start();
@@ -286,11 +328,14 @@ export async function startDaemon({ config, layout, log, inspect }: DaemonDeps):
     const fallback = setTimeout(resume, RESUME_FALLBACK_MS);
   }
 
-  const exitCode = 0;
+  releaseHealth.watch({ serverReached$: link.woken$, requestRestart });
   return {
-    exitCode,
+    get exitCode() {
+      return exitCode;
+    },
     root,
     async stop() {
+      releaseHealth.stop();
       root.send({ type: "STOP" });
       await toPromise(root).catch(() => {});
       await ledger.close().catch(() => {});

@@ -10,6 +10,7 @@ import {
 import { DataDirError, prepareDataDir } from "./services/fs/dataDir.js";
 import { createAgentLogger } from "./services/logging/agentLogger.js";
 import type { LogLevel } from "./services/logging/logger.js";
+import { checkSecurityAtStart } from "./services/signing/startupChecks.js";
 import { AGENT_VERSION } from "./version.js";
 
 /** Exit codes of behavior.md 1.1. */
@@ -95,6 +96,15 @@ async function main(): Promise<void> {
     log.error({ err: err.message, stack: err.stack }, "uncaught exception (kept running)"),
   );
 
+  // behavior.md 17.1 and local hardening: a bad keys file or a data dir others can write → exit 2.
+  try {
+    const security = await checkSecurityAtStart(config);
+    for (const w of security.warnings) log.warn({ data_dir: config.dataDir }, w);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(EXIT.usage, err.message);
+    throw err;
+  }
+
   let layout: Awaited<ReturnType<typeof prepareDataDir>>;
   try {
     layout = await prepareDataDir(config.dataDir);
@@ -122,28 +132,35 @@ async function main(): Promise<void> {
   );
 
   const inspect = await startInspection(args, log);
-  const daemon = await startDaemon({ config, layout, log, inspect: inspect?.observe });
-
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    // behavior.md 18.3: a second signal during the stop sequence exits at once.
-    if (stopping) process.exit(daemon.exitCode);
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined;
+  // behavior.md §18: one stop sequence for a signal and for a self-update restart (exit 64).
+  const shutdown = (reason: Record<string, unknown>) => {
+    // 18.3: a second signal during the stop sequence exits at once.
+    if (stopping) process.exit(daemon?.exitCode ?? EXIT.ok);
     stopping = true;
-    log.info({ signal }, "stopping");
+    log.info(reason, "stopping");
     const hard = setTimeout(() => {
       log.warn("stop sequence overran 5 s; exiting");
-      process.exit(daemon.exitCode);
+      process.exit(daemon?.exitCode ?? EXIT.ok);
     }, 4_900);
     hard.unref();
-    void daemon.stop().then((code) => {
+    void (daemon?.stop() ?? Promise.resolve(EXIT.ok)).then((code) => {
       log.info({ exit_code: code }, "stopped");
       inspect?.close();
       logger.close();
       process.exit(code);
     });
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  daemon = await startDaemon({
+    config,
+    layout,
+    log,
+    inspect: inspect?.observe,
+    requestExit: (code) => shutdown({ restart: true, exit_code: code }),
+  });
+  process.on("SIGINT", (signal) => shutdown({ signal }));
+  process.on("SIGTERM", (signal) => shutdown({ signal }));
 }
 
 main().catch((err: unknown) => {

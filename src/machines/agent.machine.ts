@@ -15,6 +15,7 @@ import { groupsMachine } from "./groups.machine.js";
 import { inventoryMachine } from "./inventory.machine.js";
 import { type LocalSchedulerInput, localSchedulerMachine } from "./localScheduler.machine.js";
 import { replayMachine } from "./replay.machine.js";
+import { selfUpdateMachine } from "./selfUpdate.machine.js";
 import { tickerMachine } from "./ticker.machine.js";
 
 export type AgentEvent =
@@ -75,6 +76,7 @@ export const agentMachine = setup({
     configSupervisor: configSupervisorMachine,
     groups: groupsMachine,
     localScheduler: localSchedulerMachine,
+    selfUpdate: selfUpdateMachine,
     /** Live subscriptions + the admission pipeline; sends COMMAND_ADMITTED to the root. */
     intake: fromCallback<AgentEvent>(() => () => {}),
     /** The outbox drain loops (behavior.md §8.2). */
@@ -121,6 +123,7 @@ export const agentMachine = setup({
       input: undefined,
     },
     { src: "groups", id: "groups", systemId: "groups" },
+    { src: "selfUpdate", id: "selfUpdate", systemId: "selfUpdate" },
     {
       src: "localScheduler",
       id: "localScheduler",
@@ -161,6 +164,7 @@ export const agentMachine = setup({
       entry: [
         { type: "stopIntake" },
         ({ system }) => system.get("localScheduler")?.send({ type: "STOP" }),
+        ({ system }) => system.get("selfUpdate")?.send({ type: "STOP" }),
         enqueueActions(({ context, enqueue, self }) => {
           if (context.commands === 0) return;
           for (const [id, child] of Object.entries(self.getSnapshot().children)) {

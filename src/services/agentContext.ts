@@ -29,4 +29,6 @@ export interface AgentContext {
   membership$: BehaviorSubject<readonly string[]>;
   /** Versions the boot sentinel rolled back (behavior.md 15.11), for the heartbeat. */
   quarantinedVersions: () => readonly string[];
+  /** Told after each heartbeat publish: a fresh release confirms its health (behavior 15.10). */
+  heartbeatSent?: () => void;
 }

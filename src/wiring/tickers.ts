@@ -42,6 +42,7 @@ export type TickerContext = Pick<
   | "log"
   | "config$"
   | "quarantinedVersions"
+  | "heartbeatSent"
 >;
 
 /** Tick failures: the first one is a warning, then at most one warning per this long. */
@@ -80,7 +81,8 @@ export function heartbeatTicker(ctx: TickerContext) {
     intervalOf: heartbeatInterval,
     tick: async () => {
       if (!ctx.link.isConnected) return;
-      publishWhileConnected(ctx.link, subject, encodeHeartbeat(source.beat()));
+      if (publishWhileConnected(ctx.link, subject, encodeHeartbeat(source.beat())))
+        ctx.heartbeatSent?.();
     },
   });
 }

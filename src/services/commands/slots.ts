@@ -5,6 +5,8 @@
 export class Slots {
   private used = 0;
   private readonly waiters: Array<() => void> = [];
+  /** A self-update is about to restart the agent: nothing new is launched (behavior 15.7). */
+  private held = false;
 
   constructor(private limit: number) {}
 
@@ -21,8 +23,17 @@ export class Slots {
     return this.waiters.length;
   }
 
+  hold(): void {
+    this.held = true;
+  }
+
+  resume(): void {
+    this.held = false;
+    this.wakeWaiters();
+  }
+
   acquire(signal?: AbortSignal): Promise<void> {
-    if (this.used < this.limit && this.waiters.length === 0) {
+    if (!this.held && this.used < this.limit && this.waiters.length === 0) {
       this.used++;
       return Promise.resolve();
     }
@@ -48,6 +59,7 @@ export class Slots {
   }
 
   private wakeWaiters(): void {
-    while (this.used < this.limit && this.waiters.length > 0) this.waiters.shift()?.();
+    while (!this.held && this.used < this.limit && this.waiters.length > 0)
+      this.waiters.shift()?.();
   }
 }
