@@ -205,7 +205,15 @@ export async function startDaemon({
   const options = await toConnectionOptions(config, { name: `kanade-agent-${config.pcId}` });
   const connection = connectionMachine.provide({
     actors: {
-      connect: fromPromise(() => openConnection(options)),
+      connect: fromPromise(() =>
+        openConnection(options, {
+          onFailure: (reason) =>
+            connLog.error(
+              { reason, servers: options.servers },
+              `cannot connect to NATS: ${reason} (still retrying)`,
+            ),
+        }),
+      ),
       watchStatus: fromCallback(({ sendBack, input }) => watchConnection(input.nc, sendBack)),
       close: fromPromise(({ input }) => closeConnection(input.nc)),
     },

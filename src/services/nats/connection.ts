@@ -6,8 +6,63 @@ import type { ConnectionStatusEvent } from "./connectionEvents.js";
  * Opens the broker connection. With `waitOnFirstConnect` the promise resolves only once a server
  * answered, and keeps trying in the background until then (behavior.md 2.1, 1.10).
  */
-export function openConnection(options: NodeConnectionOptions): Promise<NatsConnection> {
-  return connect(options);
+export function openConnection(
+  options: NodeConnectionOptions,
+  diagnose?: { onFailure: (reason: string) => void; firstAfterMs?: number; everyMs?: number },
+): Promise<NatsConnection> {
+  const opening = connect(options);
+  if (diagnose) diagnoseFirstConnect(opening, options, diagnose);
+  return opening;
+}
+
+/**
+ * With `waitOnFirstConnect` the client keeps its reasons to itself while it retries, so an
+ * operator would see nothing for a wrong CA, a missing client certificate or a bad password.
+ * While the first connect has not succeeded, one plain attempt (no retries) is made now and then
+ * to learn why; its error is reported when it is new, or every `everyMs`.
+ */
+function diagnoseFirstConnect(
+  opening: Promise<NatsConnection>,
+  options: NodeConnectionOptions,
+  d: { onFailure: (reason: string) => void; firstAfterMs?: number; everyMs?: number },
+): void {
+  let done = false;
+  let last = "";
+  let lastAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const every = d.everyMs ?? 300_000;
+  const probe = async () => {
+    if (done) return;
+    try {
+      const nc = await connect({
+        ...options,
+        waitOnFirstConnect: false,
+        maxReconnectAttempts: 0,
+        reconnect: false,
+      });
+      await nc.close();
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const now = Date.now();
+      if (!done && (reason !== last || now - lastAt >= every)) {
+        last = reason;
+        lastAt = now;
+        d.onFailure(reason);
+      }
+    }
+    if (!done) timer = setTimeout(() => void probe(), 5_000);
+  };
+  timer = setTimeout(() => void probe(), d.firstAfterMs ?? 5_000);
+  void opening.then(
+    () => {
+      done = true;
+      clearTimeout(timer);
+    },
+    () => {
+      done = true;
+      clearTimeout(timer);
+    },
+  );
 }
 
 /** Maps a nats.js status to the chart's event, or null for noise (pings, cluster updates). */

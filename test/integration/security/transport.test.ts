@@ -217,7 +217,14 @@ describe("TLS ([nats] tls_ca, tls_cert, tls_key)", () => {
     await expectRetrying(agent, /TLS handshake error/);
   });
 
-  // Needs the connection layer to report why a first connect fails (waitOnFirstConnect hides
-  // it): see the security report. Un-todo once src/services/nats/connection.ts logs it.
-  it.todo("logs a clear line naming the TLS or authorization failure while it retries");
+  it("logs a clear line naming the TLS failure while it retries", async () => {
+    await startServer(serverTls(pki, false));
+    const agent = await startAgent({ url: tlsUrl(), nats: `tls_ca = "${pki.otherCa}"` });
+    const line = await agent.waitForLog(
+      { msg: /^cannot connect to NATS: .*(certificate|verify).*\(still retrying\)$/ },
+      20_000,
+    );
+    expect(line.json?.level).toBe("error");
+    expect(agent.running).toBe(true);
+  });
 });
