@@ -49,8 +49,8 @@ interface CommandContext extends CommandInput {
 }
 
 /**
- * One admitted command, from its gates to its one result (design.md):
- * gate → queued → launching → jitter → running → reporting → done.
+ * One admitted command, from its queue slot to its one result (design.md):
+ * queued → gating → launching → jitter → running → reporting → done.
  * A kill applies from the moment the command waits for a slot; an agent stop abandons what has
  * not started (the ledger resumes it after the restart) and lets a running child end or be killed.
  */
@@ -117,29 +117,8 @@ export const commandMachine = setup({
           }),
         },
         { guard: "isResumed", target: "active.jitter" },
-        { target: "gating" },
+        { target: "active" },
       ],
-    },
-    gating: {
-      invoke: {
-        src: "evaluateGates",
-        input: ({ context }) => ({ command: context.command!, receivedAt: context.receivedAt }),
-        onDone: [
-          {
-            guard: ({ event }) => event.output !== null,
-            target: "reporting",
-            actions: assign({ skip: ({ event }) => event.output }),
-          },
-          { target: "active" },
-        ],
-        onError: {
-          target: "reporting",
-          actions: assign({
-            skip: ({ event }) => ({ exitCode: 122, note: `rejected: ${String(event.error)}` }),
-          }),
-        },
-      },
-      on: { AGENT_STOPPING: "abandoned" },
     },
     active: {
       invoke: {
@@ -152,7 +131,7 @@ export const commandMachine = setup({
         queued: {
           invoke: {
             src: "acquireSlot",
-            onDone: { target: "launching", actions: assign({ holdsSlot: true }) },
+            onDone: { target: "gating", actions: assign({ holdsSlot: true }) },
           },
           initial: "waiting",
           states: {
@@ -169,6 +148,28 @@ export const commandMachine = setup({
                   { target: "waiting", reenter: true },
                 ],
               },
+            },
+          },
+        },
+        // The gates are read once a slot is free, right before the launch: a command that waited
+        // in the queue is judged on the revocation and version pin of the moment it would run.
+        gating: {
+          invoke: {
+            src: "evaluateGates",
+            input: ({ context }) => ({ command: context.command!, receivedAt: context.receivedAt }),
+            onDone: [
+              {
+                guard: ({ event }) => event.output !== null,
+                target: "#command.reporting",
+                actions: assign({ skip: ({ event }) => event.output }),
+              },
+              { target: "launching" },
+            ],
+            onError: {
+              target: "#command.reporting",
+              actions: assign({
+                skip: ({ event }) => ({ exitCode: 122, note: `rejected: ${String(event.error)}` }),
+              }),
             },
           },
         },
