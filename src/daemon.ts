@@ -155,12 +155,11 @@ export async function startDaemon({
 
   const live = new LiveIntake(config.pcId, clock, log.child({ component: "intake" }));
   ctx.membership$.subscribe((groups) => void live.setGroups(groups).catch(() => {}));
-  // The groups manager (another subsystem) resolves this once it has read the membership.
-  const membershipKnown = Promise.resolve();
+  // Replay judges group subjects, so it starts once the groups manager has read the membership.
   const replay = replayActorLogic({
     ctx,
     ledgerIsEmpty: () => ledger.size === 0,
-    membershipKnown,
+    membershipKnown: membershipKnown(ctx),
     signal: stopSignal.signal,
   });
   const local$ = new Subject<LocalCommand>();

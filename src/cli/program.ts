@@ -8,6 +8,7 @@ import { registerAgents } from "./commands/agents.js";
 import { registerConfig } from "./commands/config.js";
 import { registerInspectLog } from "./commands/inspectLog.js";
 import { registerJetstream } from "./commands/jetstream.js";
+import { registerKeys } from "./commands/keys.js";
 import { registerKill } from "./commands/kill.js";
 import { registerAgentState, registerPing } from "./commands/ping.js";
 import { registerRun } from "./commands/run.js";
@@ -63,6 +64,7 @@ export function buildProgram(io: CliIo, run: Runner): Command {
 
   registerConfig(program, run);
   registerInspectLog(program, run);
+  registerKeys(program, run);
   return program;
 }
 

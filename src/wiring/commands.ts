@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { fromCallback, fromPromise } from "xstate";
 import {
   type CommandEvent,
@@ -17,6 +17,7 @@ import { runResult, syntheticResult } from "../services/commands/report.js";
 import type { Slots } from "../services/commands/slots.js";
 import { buildInvocation, type RunHandle, resolveCwd, startRun } from "../services/exec/index.js";
 import { failedToStartNote } from "../services/exec/notes.js";
+import { followSubscription } from "../services/nats/followSubscription.js";
 import { killSubject } from "../services/nats/subjects.js";
 import type { OutboxStore } from "../services/outbox/store.js";
 import { encodeEventStarted } from "../services/wire/index.js";
@@ -149,26 +150,16 @@ export function commandActorLogic(deps: CommandDeps) {
 /** kill.<exec_id>, subscribed on the current connection and again on a rebuilt one (7.2). */
 function watchKill(ctx: AgentContext, execId: string, onKill: () => void): () => void {
   if (!execId) return () => {};
-  let sub: Subscription | null = null;
-  let subscribedOn: unknown = null;
-  const ensure = () => {
-    const nc = ctx.link.connection;
-    if (!nc || nc === subscribedOn || nc.isClosed()) return;
-    sub?.unsubscribe();
-    subscribedOn = nc;
-    sub = nc.subscribe(killSubject(execId), {
-      callback: () => {
-        ctx.log.info({ exec_id: execId }, "kill received");
-        onKill();
-      },
-    });
-  };
-  ensure();
-  const woken = ctx.link.woken$.subscribe(ensure);
-  return () => {
-    woken.unsubscribe();
-    sub?.unsubscribe();
-  };
+  const sub = followSubscription(
+    ctx.link,
+    killSubject(execId),
+    () => {
+      ctx.log.info({ exec_id: execId }, "kill received");
+      onKill();
+    },
+    ctx.log,
+  );
+  return () => sub.stop();
 }
 
 function runChild(

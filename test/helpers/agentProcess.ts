@@ -120,7 +120,11 @@ export class AgentProcess {
       if (v === undefined) delete env[k];
       else env[k] = v;
     }
-    const args = [o.entry ?? AGENT_BIN, ...(o.args ?? ["--config", this.configPath]), ...(o.extraArgs ?? [])];
+    const args = [
+      o.entry ?? AGENT_BIN,
+      ...(o.args ?? ["--config", this.configPath]),
+      ...(o.extraArgs ?? []),
+    ];
     const child = spawn(process.execPath, args, {
       cwd: this.dir,
       env,

@@ -1,8 +1,9 @@
 // On-demand inventory: each request on `agents.<pc_id>.inventory` with a reply subject gets the
 // current inventory JSON. A core subscription; made again whenever the link's connection object
 // changes (a client that reconnects by itself keeps its subscriptions).
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { Msg } from "@nats-io/nats-core";
 import type { Logger } from "../logging/logger.js";
+import { followSubscription } from "../nats/followSubscription.js";
 import type { NatsLink } from "../nats/link.js";
 import { errorText } from "../nats/retry.js";
 import { inventoryRequestSubject } from "../nats/subjects.js";
@@ -25,8 +26,6 @@ export function serveInventoryRequests(opts: InventoryResponderOptions): () => v
   const subject = inventoryRequestSubject(opts.pcId);
   const maxPending = opts.maxPending ?? MAX_PENDING_INVENTORY_REQUESTS;
   let pending = 0;
-  let current: { nc: NatsConnection; sub: Subscription } | null = null;
-  let stopped = false;
 
   const answer = (msg: Msg) => {
     if (!msg.reply) return;
@@ -49,41 +48,6 @@ export function serveInventoryRequests(opts: InventoryResponderOptions): () => v
       });
   };
 
-  const drop = () => {
-    try {
-      current?.sub.unsubscribe();
-    } catch {
-      // The connection may already be closed, which ended the subscription anyway.
-    }
-    current = null;
-  };
-
-  const follow = () => {
-    if (stopped) return;
-    const nc = link.connection;
-    if (nc === current?.nc && !current.sub.isClosed()) return;
-    drop();
-    if (nc === null || nc.isClosed()) return;
-    try {
-      const sub = nc.subscribe(subject, {
-        callback: (err, msg) => {
-          if (err)
-            log.warn({ subject, err: errorText(err) }, "inventory request subscription error");
-          else answer(msg);
-        },
-      });
-      current = { nc, sub };
-    } catch (err) {
-      // A closing connection refuses; the next connect wakes us again.
-      log.warn({ subject, err: errorText(err) }, "inventory requests: subscribe failed");
-    }
-  };
-
-  follow();
-  const wake = link.woken$.subscribe(follow);
-  return () => {
-    stopped = true;
-    wake.unsubscribe();
-    drop();
-  };
+  const subscription = followSubscription(link, subject, answer, log);
+  return () => subscription.stop();
 }

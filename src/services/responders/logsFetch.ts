@@ -1,11 +1,11 @@
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import type { Subscription as RxSubscription } from "rxjs";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { datedLogDate, logFileNaming } from "../logging/logFileNames.js";
 import type { Logger } from "../logging/logger.js";
 import { errorText } from "../logging/retention.js";
 import { readTail } from "../logging/tailFile.js";
+import { followSubscription } from "../nats/followSubscription.js";
 import type { NatsLink } from "../nats/link.js";
 import { logsFetchSubject } from "../nats/subjects.js";
 import { decodeLogsRequest } from "../wire/logsRequest.js";
@@ -50,35 +50,6 @@ export function startLogsResponder(deps: LogsResponderDeps): LogsResponder {
   const queue: Pending[] = [];
   let stopped = false;
   let serving = false;
-  let nc: NatsConnection | null = null;
-  let sub: Subscription | null = null;
-
-  const drop = () => {
-    try {
-      sub?.unsubscribe();
-    } catch {
-      // The connection is already closed; so is the subscription.
-    }
-    sub = null;
-  };
-
-  const follow = () => {
-    const current = deps.link.connection;
-    if (stopped || current === nc) return;
-    drop();
-    nc = current;
-    if (!current || current.isClosed()) return;
-    sub = current.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err) {
-          deps.log.warn({ subject, err: err.message }, "logs.fetch subscription error");
-          return;
-        }
-        accept(msg, current);
-      },
-    });
-  };
-
   const accept = (msg: Msg, from: NatsConnection) => {
     if (stopped || !msg.reply) return;
     if (queue.length >= MAX_QUEUED) {
@@ -120,13 +91,12 @@ export function startLogsResponder(deps: LogsResponderDeps): LogsResponder {
     }
   };
 
-  const watch: RxSubscription = deps.link.connected$.subscribe(follow);
+  const subscription = followSubscription(deps.link, subject, accept, deps.log);
 
   return {
     stop() {
       stopped = true;
-      watch.unsubscribe();
-      drop();
+      subscription.stop();
       queue.length = 0;
     },
   };

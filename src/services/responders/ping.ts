@@ -1,6 +1,6 @@
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import type { Subscription as RxSubscription } from "rxjs";
+import type { Msg } from "@nats-io/nats-core";
 import type { AgentContext } from "../agentContext.js";
+import { followSubscription } from "../nats/followSubscription.js";
 import { pingSubject } from "../nats/subjects.js";
 import { buildPlainHeartbeat } from "../perf/heartbeat.js";
 import { readHostIdentity } from "../perf/hostIdentity.js";
@@ -24,18 +24,6 @@ export function startPingResponder(ctx: PingResponderContext): PingResponder {
   const subject = pingSubject(ctx.pcId);
   const identity = readHostIdentity(ctx.platform);
   let stopped = false;
-  let nc: NatsConnection | null = null;
-  let sub: Subscription | null = null;
-
-  const drop = () => {
-    try {
-      sub?.unsubscribe();
-    } catch {
-      // The connection is already closed; so is the subscription.
-    }
-    sub = null;
-  };
-
   const answer = (msg: Msg) => {
     if (stopped || !msg.reply) return;
     const hb = buildPlainHeartbeat({
@@ -52,30 +40,12 @@ export function startPingResponder(ctx: PingResponderContext): PingResponder {
     }
   };
 
-  const follow = () => {
-    const current = ctx.link.connection;
-    if (stopped || current === nc) return;
-    drop();
-    nc = current;
-    if (current === null || current.isClosed()) return;
-    sub = current.subscribe(subject, {
-      callback: (err, msg) => {
-        if (err) {
-          ctx.log.warn({ subject, err: err.message }, "ping subscription error");
-          return;
-        }
-        answer(msg);
-      },
-    });
-  };
-
-  const watch: RxSubscription = ctx.link.connected$.subscribe(follow);
+  const subscription = followSubscription(ctx.link, subject, answer, ctx.log);
 
   return {
     stop() {
       stopped = true;
-      watch.unsubscribe();
-      drop();
+      subscription.stop();
     },
   };
 }
