@@ -6,7 +6,8 @@ const quick = process.argv.includes("--quick");
 const benches: [string, string[]][] = [
   ["bench/dedup.bench.ts", []],
   ["bench/commands.bench.ts", quick ? ["--round-trips", "30", "--burst", "100"] : []],
-  ["bench/idle.bench.ts", quick ? ["--duration", "5"] : ["--duration", "60"]],
+  ["bench/agentIdle.bench.ts", quick ? ["--duration", "10"] : ["--duration", "60"]],
+  ["bench/idle.bench.ts", quick ? ["--duration", "5"] : ["--duration", "20"]],
   ["bench/inventory.bench.ts", []],
 ];
 

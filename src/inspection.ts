@@ -1,7 +1,5 @@
-import { createWebSocketInspector } from "@statelyai/inspect";
 import type { InspectionEvent } from "xstate";
 import { openInspectLog } from "./services/inspect/inspectLog.js";
-import { startInspectRelay } from "./services/inspect/relay.js";
 import type { Logger } from "./services/logging/logger.js";
 
 /** `--inspect[=port]` and `--inspect-log <file>`: where the root actor's inspection events go. */
@@ -12,6 +10,9 @@ export async function startInspection(
   const sinks: ((e: InspectionEvent) => void)[] = [];
   const closers: (() => void)[] = [];
   if (args.inspect !== undefined && args.inspect !== false) {
+    // Loaded only when asked for: the inspector and its WebSocket stack cost memory at idle.
+    const { startInspectRelay } = await import("./services/inspect/relay.js");
+    const { createWebSocketInspector } = await import("@statelyai/inspect");
     const relay = await startInspectRelay(
       typeof args.inspect === "string" ? Number(args.inspect) : 0,
     );
