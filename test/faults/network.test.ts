@@ -25,7 +25,7 @@ describe("network faults (behavior.md 2.1, 2.2, 8.7)", () => {
     await agent.start();
     await agent.waitForLog({ msg: "kanade-agent started" });
     // It keeps trying without a server: a failed attempt is logged, the process stays alive.
-    await agent.waitForLog({ msg: /^stream EXEC: not available, retrying/ }, 15_000);
+    await agent.waitForLog({ msg: /^cannot connect to NATS: .*\(still retrying\)$/ }, 15_000);
     expect(agent.running).toBe(true);
 
     const server = await NatsServer.start({ port });
