@@ -18,6 +18,7 @@ import type { Slots } from "../services/commands/slots.js";
 import { buildInvocation, type RunHandle, resolveCwd, startRun } from "../services/exec/index.js";
 import { failedToStartNote } from "../services/exec/notes.js";
 import { followSubscription } from "../services/nats/followSubscription.js";
+import { wakeableSleep } from "../services/nats/retry.js";
 import { killSubject } from "../services/nats/subjects.js";
 import type { OutboxStore } from "../services/outbox/store.js";
 import { encodeEventStarted } from "../services/wire/index.js";
@@ -125,7 +126,7 @@ export function commandActorLogic(deps: CommandDeps) {
       run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
         ({ input, sendBack, receive }) => runChild(deps, input, sendBack, receive),
       ),
-      report: fromPromise(({ input }) => report(deps, input)),
+      report: fromPromise(({ input, signal }) => report(deps, input, signal)),
     },
     actions: {
       releaseSlot: ({ context }) => {
@@ -233,7 +234,7 @@ function runChild(
   };
 }
 
-async function report(deps: CommandDeps, input: ReportInput): Promise<void> {
+async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal): Promise<void> {
   const { ctx } = deps;
   const cmd = input.command;
   const now = ctx.clock.now();
@@ -259,13 +260,44 @@ async function report(deps: CommandDeps, input: ReportInput): Promise<void> {
     exec_id: facts.execId ?? undefined,
     result_id: file.payload.result_id,
   });
-  // 6.7: the result file exists before the record says finished.
-  await deps.results.write(file.payload, file.privateMembers);
+  // 6.7: the result file exists before the record says finished. A full or failing disk must
+  // not lose the result: both writes are retried until they succeed (or the agent stops, and the
+  // next start reports the run from the ledger).
+  await untilWritten("result file", log, ctx, signal, () =>
+    deps.results.write(file.payload, file.privateMembers),
+  );
   deps.kickDrain?.();
-  await deps.ledger.markFinished(input.requestId, { finishedAt, exitCode });
+  await untilWritten("ledger record", log, ctx, signal, () =>
+    deps.ledger.markFinished(input.requestId, { finishedAt, exitCode }),
+  );
   log.info(
     { exit_code: exitCode, duration_ms: finishedAt - (facts.startedAt ?? now) },
     "command finished",
   );
   deps.onResult?.(input.requestId, exitCode, finishedAt);
+}
+
+/** Retries a local write (1 s doubling to 30 s), logging the first failure and every tenth. */
+async function untilWritten(
+  what: string,
+  log: AgentContext["log"],
+  ctx: AgentContext,
+  signal: AbortSignal,
+  write: () => Promise<unknown>,
+): Promise<void> {
+  for (let failures = 0; ; failures++) {
+    try {
+      await write();
+      if (failures > 0) log.info({ failures }, `${what} written after ${failures} failed attempts`);
+      return;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      if (failures % 10 === 0)
+        log.error(
+          { err: err instanceof Error ? err.message : String(err), failures: failures + 1 },
+          `cannot write the ${what} (disk full or not writable?); retrying, the result is kept in memory`,
+        );
+      await wakeableSleep(Math.min(1_000 * 2 ** Math.min(failures, 5), 30_000), undefined, signal);
+    }
+  }
 }

@@ -9,10 +9,9 @@ import { ensureAgentBuilt } from "../helpers/agentProcess.js";
 /**
  * Scenarios that find a promise the agent does not keep yet. They run as `it.fails`, so the
  * suite stays green and turns red the day the agent is fixed: then move them out of this list.
- * - outbox-full: a result write that fails with ENOSPC is neither logged nor retried; the
- *   result is lost until the next start (recovery then reports exit 121).
+ * (Empty: outbox-full was here until the reporter retried failed result writes.)
  */
-const KNOWN_BROKEN = new Set(["outbox-full"]);
+const KNOWN_BROKEN = new Set<string>([]);
 
 beforeAll(async () => {
   await ensureAgentBuilt();
