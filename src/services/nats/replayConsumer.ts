@@ -110,10 +110,22 @@ export function consumeReplay(
       }
     })().catch(() => {});
     const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+    // Also seen after a cluster node died: messages pending and no pull waiting, for good. Two
+    // checks in a row like that re-open the consumer (the ledger absorbs any repeat).
+    let stalled = 0;
     check = setInterval(() => {
-      jsm.consumers.info(STREAM_EXEC, name).catch((err: unknown) => {
-        if (isNotFound(err)) end("consumer or stream not found");
-      });
+      jsm.consumers.info(STREAM_EXEC, name).then(
+        (info) => {
+          stalled =
+            info.num_pending > 0 && info.num_waiting === 0 && info.num_ack_pending === 0
+              ? stalled + 1
+              : 0;
+          if (stalled >= 2) end("consumer stalled: messages pending and no pull waiting");
+        },
+        (err: unknown) => {
+          if (isNotFound(err)) end("consumer or stream not found");
+        },
+      );
     }, checkEveryMs);
     for await (const m of msgs) onMessage(m);
     return { reason: stopped ? "stopped" : endReason };
