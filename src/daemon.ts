@@ -11,6 +11,7 @@ import {
 import { agentMachine } from "./machines/agent.machine.js";
 import { connectionMachine } from "./machines/connection.machine.js";
 import type { AgentContext } from "./services/agentContext.js";
+import { AdmissionBacklog } from "./services/commands/backlog.js";
 import { Ledger } from "./services/commands/ledger.js";
 import { LiveIntake } from "./services/commands/liveIntake.js";
 import { admissionPipeline, type LocalCommand } from "./services/commands/pipeline.js";
@@ -21,9 +22,11 @@ import { type AgentConfig, toConnectionOptions } from "./services/config/index.j
 import type { DataDirLayout } from "./services/fs/dataDir.js";
 import type { Logger } from "./services/logging/logger.js";
 import { closeConnection, openConnection, watchConnection } from "./services/nats/connection.js";
+import { followSubscription } from "./services/nats/followSubscription.js";
 import { NatsLink } from "./services/nats/link.js";
 import { backoffMs } from "./services/nats/retry.js";
 import { StalenessTracker } from "./services/nats/staleness.js";
+import { execIdFromKillSubject, killWildcard } from "./services/nats/subjects.js";
 import { OutboxDrainer } from "./services/outbox/drainer.js";
 import { startDrainLoop } from "./services/outbox/drainLoop.js";
 import { NatsPublisher } from "./services/outbox/publisher.js";
@@ -64,6 +67,12 @@ export interface Daemon {
   readonly exitCode: number;
   readonly root: AnyActorRef;
 }
+
+/**
+ * Live command actors at most; further admitted commands wait as plain records (the ledger holds
+ * them): a burst of thousands must not cost a statechart each.
+ */
+const BACKLOG_ACTOR_CAP = 64;
 
 /** behavior.md 1.9 step 7: resume unfinished records after the first connect, or 30 s. */
 const RESUME_FALLBACK_MS = 30_000;
@@ -274,10 +283,27 @@ export async function startDaemon({
           requestRestart,
         }),
         intake: fromCallback(({ sendBack }) => {
-          const sub = admitted$.subscribe((admitted) =>
-            sendBack({ type: "COMMAND_ADMITTED", admitted }),
+          const backlog = new AdmissionBacklog(BACKLOG_ACTOR_CAP, ({ admitted, killed }) =>
+            sendBack({ type: "COMMAND_ADMITTED", admitted, killedWhileWaiting: killed }),
           );
-          return () => sub.unsubscribe();
+          const liveActors = () => root.getSnapshot().context.commands;
+          const sub = admitted$.subscribe((admitted) => backlog.push(admitted, liveActors()));
+          const released = root.subscribe(() => backlog.release(liveActors()));
+          const kills = followSubscription(
+            link,
+            killWildcard(),
+            (msg) => {
+              const execId = execIdFromKillSubject(msg.subject);
+              if (execId && backlog.size > 0) backlog.kill(execId);
+            },
+            log,
+          );
+          return () => {
+            sub.unsubscribe();
+            released.unsubscribe();
+            kills.stop();
+            backlog.clear();
+          };
         }),
         heartbeat: heartbeatTicker(ctx),
         hostPerf: hostPerfTicker(ctx),

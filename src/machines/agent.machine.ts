@@ -29,16 +29,18 @@ type CommandAdmittedEvent = {
   type: "COMMAND_ADMITTED";
   admitted: AdmittedCommand;
   resume?: CommandInput["resume"];
+  killedWhileWaiting?: boolean;
 };
 
 function commandInput(event: AgentEvent): CommandInput {
-  const { admitted, resume } = event as CommandAdmittedEvent;
+  const { admitted, resume, killedWhileWaiting } = event as CommandAdmittedEvent;
   return {
     requestId: admitted.requestId,
     command: admitted.command,
     rejection: admitted.rejection,
     receivedAt: admitted.receivedAt,
     resume,
+    killedWhileWaiting,
   };
 }
 

@@ -27,6 +27,8 @@ export interface CommandInput {
   receivedAt: number;
   /** A `launching` ledger record recovered after a restart (behavior.md 6.6). */
   resume?: Launch;
+  /** A kill for its exec_id arrived while it waited in the admission backlog. */
+  killedWhileWaiting?: boolean;
 }
 
 export type CommandEvent =
@@ -81,6 +83,7 @@ export const commandMachine = setup({
   },
   guards: {
     isRejected: ({ context }) => context.command === null,
+    wasKilledWhileWaiting: ({ context }) => context.killedWhileWaiting === true,
     isResumed: ({ context }) => context.resume !== undefined,
     killable: ({ context }) => !!context.command?.execId,
     /** The spawn time has come (a long jitter is waited for in laps). */
@@ -114,6 +117,16 @@ export const commandMachine = setup({
           target: "reporting",
           actions: assign({
             skip: ({ context }) => ({ exitCode: 122, note: context.rejection?.note ?? "rejected" }),
+          }),
+        },
+        {
+          guard: "wasKilledWhileWaiting",
+          target: "reporting",
+          actions: assign({
+            skip: ({ context }) => ({
+              exitCode: -1,
+              note: `killed by remote signal (kill.${context.command?.execId})`,
+            }),
           }),
         },
         { guard: "isResumed", target: "active.jitter" },

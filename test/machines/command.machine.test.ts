@@ -139,6 +139,18 @@ describe("command machine", () => {
     });
   });
 
+  it("a command killed while it waited in the admission backlog ends -1 without launching", async () => {
+    const h = harness();
+    const actor = h.start({ killedWhileWaiting: true });
+    await settle(h.clock);
+    expect(actor.getSnapshot().status).toBe("done");
+    expect(h.trace).not.toContain("launch");
+    expect(h.reports[0]?.skip).toEqual({
+      exitCode: -1,
+      note: "killed by remote signal (kill.e-1)",
+    });
+  });
+
   it("a rejected command goes straight to an exit-122 report", async () => {
     const h = harness();
     const actor = h.start({
