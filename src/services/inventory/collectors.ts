@@ -66,6 +66,23 @@ export const systeminformationShell: ShellSession = {
 
 /** A full network rescan at least this often; in between only when the address set changed. */
 export const NETWORK_RESCAN_MS = 24 * 3_600_000;
+/** How long static hardware facts (CPU, system, BIOS, board, memory and disk layout) are kept. */
+export const STATIC_FACTS_MS = 24 * 3_600_000;
+
+/** The last successful answer of `call` for `ttlMs`; a failure is never cached. */
+function cachedFor<T>(
+  call: () => Promise<T>,
+  ttlMs: number,
+  monotonic: () => number,
+): () => Promise<T> {
+  let cached: { at: number; value: T } | undefined;
+  return async () => {
+    if (cached && monotonic() - cached.at < ttlMs) return cached.value;
+    const value = await call();
+    cached = { at: monotonic(), value };
+    return value;
+  };
+}
 
 /**
  * The real calls. `versions()` and the other slow probes are deliberately absent.
@@ -84,17 +101,20 @@ export function systeminformationCollectors(
     if (rescan) lastFullScan = monotonic();
     return result;
   };
+  // Hardware facts change with a reboot (which restarts the agent) or not at all: asked again at
+  // most once a day, they cost the hourly check nothing (each is a shell or two on Linux).
+  const daily = <T>(call: () => Promise<T>) => cachedFor(call, STATIC_FACTS_MS, monotonic);
   return {
     osInfo: () => si.osInfo(),
-    cpu: () => si.cpu(),
+    cpu: daily(() => si.cpu()),
     mem: () => si.mem(),
     fsSize: platform === "win32" ? windowsFixedDrives : () => si.fsSize(),
-    system: () => si.system(),
-    uuid: () => si.uuid(),
-    bios: () => si.bios(),
-    baseboard: () => si.baseboard(),
-    memLayout: () => si.memLayout(),
-    diskLayout: () => si.diskLayout(),
+    system: daily(() => si.system()),
+    uuid: daily(() => si.uuid()),
+    bios: daily(() => si.bios()),
+    baseboard: daily(() => si.baseboard()),
+    memLayout: daily(() => si.memLayout()),
+    diskLayout: daily(() => si.diskLayout()),
     networkInterfaces,
   };
 }
