@@ -92,6 +92,8 @@ describe("ping responder", () => {
     const rebuilt = await connect({ servers: t.server.url });
     cleanups.push(() => rebuilt.close());
     t.agent.link.attach(rebuilt);
+    // The responder subscribed on the rebuilt connection; a flush makes sure the server has it.
+    await rebuilt.flush();
     await t.agent.nc.close();
     await t.ping();
 
