@@ -135,17 +135,25 @@ async function putJob(env: Env, id = "j1", extra: Record<string, unknown> = {}) 
 }
 
 async function putSchedule(env: Env, id: string, extra: Record<string, unknown> = {}) {
-  await env.schedules.put(
+  const value = enc({
     id,
-    enc({
-      id,
-      cron: "* * * * * *",
-      job_id: "j1",
-      target: { all: true },
-      runs_on: "agent",
-      ...extra,
-    }),
-  );
+    cron: "* * * * * *",
+    job_id: "j1",
+    target: { all: true },
+    runs_on: "agent",
+    ...extra,
+  });
+  // Right after a broker restart the test's own client may still be reconnecting, and a put sent
+  // then can lose its acknowledgement: try again (a KV put is idempotent here).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await env.schedules.put(id, value);
+      return;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 const fileText = (path: string) => (existsSync(path) ? readFileSync(path, "utf8") : "");
