@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromCallback, fromPromise } from "xstate";
 import {
@@ -17,6 +17,7 @@ import { runResult, syntheticResult } from "../services/commands/report.js";
 import type { Slots } from "../services/commands/slots.js";
 import { buildInvocation, type RunHandle, resolveCwd, startRun } from "../services/exec/index.js";
 import { failedToStartNote } from "../services/exec/notes.js";
+import { openExistingBucket } from "../services/kv/bucket.js";
 import { followSubscription } from "../services/nats/followSubscription.js";
 import { wakeableSleep } from "../services/nats/retry.js";
 import { killSubject } from "../services/nats/subjects.js";
@@ -51,7 +52,7 @@ export function kvLookup(ctx: AgentContext): KvLookup {
     if (handles?.nc !== nc) handles = { nc, buckets: new Map() };
     let kv = handles.buckets.get(name);
     if (!kv) {
-      kv = new Kvm(nc).open(name);
+      kv = openExistingBucket(nc, name).then((b) => b.kv);
       handles.buckets.set(name, kv);
       kv.catch(() => handles?.buckets.delete(name));
     }
@@ -263,11 +264,11 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
   // 6.7: the result file exists before the record says finished. A full or failing disk must
   // not lose the result: both writes are retried until they succeed (or the agent stops, and the
   // next start reports the run from the ledger).
-  await untilWritten("result file", log, ctx, signal, () =>
+  await untilWritten("result file", log, signal, () =>
     deps.results.write(file.payload, file.privateMembers),
   );
   deps.kickDrain?.();
-  await untilWritten("ledger record", log, ctx, signal, () =>
+  await untilWritten("ledger record", log, signal, () =>
     deps.ledger.markFinished(input.requestId, { finishedAt, exitCode }),
   );
   log.info(
@@ -281,7 +282,6 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
 async function untilWritten(
   what: string,
   log: AgentContext["log"],
-  ctx: AgentContext,
   signal: AbortSignal,
   write: () => Promise<unknown>,
 ): Promise<void> {
