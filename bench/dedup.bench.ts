@@ -3,7 +3,8 @@
 //    10 000 entries, oldest dropped first), over 1 M messages from two merged sources whose ids
 //    overlap (every id arrives live and again by replay). Floor: 200 000 messages/s; the heap
 //    after 1 M messages must stay near the heap at the cap.
-// 2. The durable ledger behind the same operator: admissions per second to disk (fsync'd).
+// 2. The durable ledger behind the same operator: admissions per second to disk (group-committed
+//    fdatasync'd journal).
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -131,10 +132,13 @@ async function benchLedger(): Promise<void> {
       subject: "commands.all",
       receivedAt: Date.now(),
     }));
+    // Admissions are decided in memory and group-committed: the clock stops once all are on disk.
+    const t0 = performance.now();
     const r = await runOperator(gate, DURABLE_ADMISSIONS * 2);
     await ledger.close();
+    const ms = performance.now() - t0;
     console.log(
-      `durable ledger: ${r.admitted} admissions (+${r.duplicates} duplicates) in ${r.ms.toFixed(0)} ms = ${Math.round((r.admitted / r.ms) * 1000)} admissions/s to disk`,
+      `durable ledger: ${r.admitted} admissions (+${r.duplicates} duplicates) in ${ms.toFixed(0)} ms = ${Math.round((r.admitted / ms) * 1000)} admissions/s to disk`,
     );
   } finally {
     await rm(root, { recursive: true, force: true });

@@ -68,7 +68,7 @@ describe("replay consumer faults (behavior.md §9)", () => {
     expect((await s.streamResult(mine.requestId)).count).toBe(1);
     expect((await s.streamResult(broadcast.requestId)).count).toBe(1);
     // Commands for other PCs were acked and dropped, never admitted nor run.
-    expect(s.ledgerFiles()).toHaveLength(2);
+    expect(s.ledgerRequestIds()).toHaveLength(2);
     expect(others.some((o) => s!.runsOf(o.requestId) > 0)).toBe(false);
   });
 

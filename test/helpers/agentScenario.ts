@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
-import { recordFileName } from "../../src/services/commands/ledgerRecord.js";
+import { JOURNAL_FILE } from "../../src/services/commands/ledger.js";
+import { parseJournal } from "../../src/services/fs/journal.js";
 import { bootstrapKanade } from "../../src/services/nats/resources.js";
 import {
   commandsPc,
@@ -285,11 +286,18 @@ export class AgentScenario {
     );
   }
 
-  /** The ledger record of `requestId` as on disk, or undefined. */
+  /** The ledger record of `requestId` as on disk (its last journal line), or undefined. */
   ledgerRecord(requestId: string): Record<string, unknown> | undefined {
-    const f = join(this.agent.dataDir, "ledger", recordFileName(requestId));
-    if (!existsSync(f)) return undefined;
-    return JSON.parse(readFileSync(f, "utf8")) as Record<string, unknown>;
+    const payload = this.#ledgerLines().get(requestId);
+    return payload === undefined ? undefined : (JSON.parse(payload) as Record<string, unknown>);
+  }
+
+  #ledgerLines(): Map<string, string> {
+    const f = join(this.agent.dataDir, "ledger", JOURNAL_FILE);
+    const last = new Map<string, string>();
+    if (!existsSync(f)) return last;
+    for (const l of parseJournal(readFileSync(f)).lines) last.set(l.key, l.payload);
+    return last;
   }
 
   /** Waits until the ledger record of `requestId` is `finished`, and returns it. */
@@ -305,10 +313,9 @@ export class AgentScenario {
     return rec!;
   }
 
-  /** Record files in the ledger folder. */
-  ledgerFiles(): string[] {
-    const dir = join(this.agent.dataDir, "ledger");
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".json")) : [];
+  /** The request_ids the ledger has on disk. */
+  ledgerRequestIds(): string[] {
+    return [...this.#ledgerLines().keys()];
   }
 
   /** The agent's replay durable on `EXEC`, or null when absent. */

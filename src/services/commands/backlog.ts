@@ -8,7 +8,7 @@ export interface BackloggedCommand {
 
 /**
  * Admitted commands beyond `cap` live command actors wait here, in arrival order, as plain
- * records (they are already durable in the ledger): a burst of thousands then costs a few
+ * records (the ledger has them): a burst of thousands then costs a few
  * hundred bytes each instead of a statechart each. A kill for a waiting command is remembered and
  * honoured when its actor starts; its deadline is judged by the actor as usual.
  */

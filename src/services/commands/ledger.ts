@@ -1,11 +1,12 @@
-// The durable dedup ledger (behavior.md §6): one record per request_id, one file per record,
-// each state on disk before the action it allows. The single place that decides whether a
-// request_id is new.
+// The durable dedup ledger (behavior.md §6): one record per request_id, each state on disk before
+// the action it allows, in a group-committed journal (`ledger/journal`). The single place that
+// decides whether a request_id is new.
 
 import type { Dirent } from "node:fs";
-import { mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { atomicWrite, isAtomicTemp, removeAtomicLeftovers } from "../fs/atomicWrite.js";
+import { removeAtomicLeftovers } from "../fs/atomicWrite.js";
+import { Journal } from "../fs/journal.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "../time/clock.js";
 import type { EpochMs } from "../wire/types.js";
@@ -22,6 +23,7 @@ import {
 export const DEFAULT_MAX_RECORDS = 10_000;
 export const DEFAULT_MAX_AGE_MS = 8 * 24 * 60 * 60 * 1000;
 export const DEFAULT_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+export const JOURNAL_FILE = "journal";
 const LOAD_CONCURRENCY = 32;
 const CORRUPT_DIR = "corrupt";
 
@@ -32,6 +34,8 @@ export interface LedgerOptions {
   maxRecords?: number;
   /** Finished records received longer ago than this are pruned (§6.5). */
   maxAgeMs?: number;
+  /** How long an admission may wait for a sync another write asks for (journal linger). */
+  admitLingerMs?: number;
 }
 
 export interface AdmitInput {
@@ -47,22 +51,21 @@ export interface AdmitInput {
 
 export type AdmitOutcome = { outcome: "admitted" } | { outcome: "duplicate"; conflict: boolean };
 
-interface PendingAdmission {
-  fingerprint: string;
-  done: Promise<void>;
-}
-
 export class Ledger {
   readonly #dir: string;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #maxRecords: number;
   readonly #maxAgeMs: number;
-  /** Insertion order is admission order (loaded records sorted by received_at first). */
+  #journal!: Journal;
+  /**
+   * Insertion order is admission order (loaded records sorted by received_at first). Holds what
+   * is on disk, except for admissions whose line is still being synced (`#unsynced`).
+   */
   readonly #records = new Map<string, LedgerRecord>();
-  /** Admissions whose write is in flight: a concurrent delivery of the same id must not pass. */
-  readonly #admitting = new Map<string, PendingAdmission>();
-  /** Per request_id tail of file operations, so two writes of one file never race. */
+  /** Admissions not yet on disk: resolve when they are, reject when they never will be. */
+  readonly #unsynced = new Map<string, Promise<void>>();
+  /** Per request_id tail of marks, so two marks of one record never race. */
   readonly #chains = new Map<string, Promise<void>>();
   /**
    * Finished request_ids in the order they finished (loaded ones by received_at): the eviction
@@ -82,8 +85,9 @@ export class Ledger {
   }
 
   /**
-   * Creates `dir` if needed, deletes leftover temporary files, loads every record (unreadable
-   * ones go to `dir/corrupt/`) and prunes. Rejects only when the folder itself is unusable.
+   * Creates `dir` if needed, loads the journal (a torn last line is cut, damaged lines are set
+   * aside in `dir/corrupt/`) and any record files of the one-file-per-record layout, prunes, and
+   * rewrites the journal compactly. Rejects only when the folder itself is unusable.
    */
   static async open(dir: string, opts: LedgerOptions): Promise<Ledger> {
     const ledger = new Ledger(dir, opts);
@@ -93,8 +97,17 @@ export class Ledger {
       throw new Error(`ledger: cannot create ${dir}: ${(err as Error).message}`, { cause: err });
     }
     await removeAtomicLeftovers(dir);
-    await ledger.#load();
-    await ledger.prune();
+    await ledger.#load(opts.admitLingerMs);
+    try {
+      await ledger.prune();
+      await ledger.#journal.compact();
+    } catch (err) {
+      await ledger.#journal.close();
+      throw new Error(`ledger: cannot rewrite ${ledger.#journal.path}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    await ledger.#removeLegacyFiles();
     return ledger;
   }
 
@@ -107,11 +120,10 @@ export class Ledger {
   }
 
   /**
-   * The admission decision (§5.2 step 4, §6.4). Resolves `admitted` only once the record is on
-   * disk. A request_id already recorded, or being recorded by a concurrent delivery, is a
-   * duplicate. Rejects when the write fails (§6.8): nothing is remembered, so a redelivery can
-   * be admitted later; concurrent deliveries that waited on the failed write reject too, so none
-   * of them is acknowledged as a duplicate of a command that was never recorded.
+   * The admission decision (§5.2 step 4, §6.4), taken at once in memory: a request_id already
+   * recorded is a duplicate. The `admitted` record goes to disk with the next sync — at the
+   * latest with the command's next state, which is on disk before its spawn — and `durable`
+   * says when it is there. Rejects when the input could not be recorded.
    */
   async admit(input: AdmitInput): Promise<AdmitOutcome> {
     const id = input.requestId;
@@ -129,18 +141,6 @@ export class Ledger {
 
     const known = this.#records.get(id);
     if (known) return this.#duplicate(known.fingerprint, input);
-    const pending = this.#admitting.get(id);
-    if (pending) {
-      try {
-        await pending.done;
-      } catch (err) {
-        throw new Error(
-          `ledger: request_id ${id} not admitted: the concurrent admission of it failed`,
-          { cause: err },
-        );
-      }
-      return this.#duplicate(pending.fingerprint, input);
-    }
 
     const record: LedgerRecord = {
       requestId: id,
@@ -154,34 +154,60 @@ export class Ledger {
     if (input.rejection !== undefined) record.rejection = input.rejection;
     Object.freeze(record);
 
-    const done = this.#enqueue(id, async () => {
-      try {
-        await this.#write(record);
-      } finally {
-        this.#admitting.delete(id);
-      }
-      this.#records.set(id, record);
-    });
-    this.#admitting.set(id, { fingerprint: input.fingerprint, done });
-    await done;
+    this.#records.set(id, record);
+    const written = this.#journal.append(id, encodeRecord(record), false).then(
+      () => {
+        if (this.#unsynced.get(id) === written) this.#unsynced.delete(id);
+      },
+      (err: unknown) => {
+        throw new Error(
+          `ledger: request_id ${id} not admitted: cannot write its record: ${(err as Error).message}`,
+          { cause: err },
+        );
+      },
+    );
+    written.catch(() => {}); // observed by `durable` callers; the loss is logged by #lost
+    this.#unsynced.set(id, written);
     this.#evictOverflow();
     return { outcome: "admitted" };
   }
 
-  /** Step 10: `result_id`, `started_at` and the jitter's end are on disk before the wait. */
+  /**
+   * Resolves once the record of `requestId` is on disk (asking for a sync if its admission still
+   * waits for one). Rejects when it is not recorded — its admission could not be written (§6.8):
+   * nothing may be run, answered or acknowledged for it.
+   */
+  durable(requestId: string): Promise<void> {
+    const pending = this.#unsynced.get(requestId);
+    if (pending) {
+      this.#journal.flush();
+      return pending;
+    }
+    if (this.#records.has(requestId)) return Promise.resolve();
+    return Promise.reject(new Error(`ledger: request_id ${requestId} is not recorded`));
+  }
+
+  /**
+   * Step 10: `result_id`, `started_at` and the jitter's end are on disk before the wait. With
+   * `running`, nothing waits between launch and spawn (no jitter): steps 10 and 12 share one
+   * write, straight to `running`, which is all a crash needs to know (§6.6: never run again).
+   */
   markLaunching(
     requestId: string,
     launch: { resultId: string; startedAt: EpochMs; spawnAt: EpochMs },
+    opts: { running?: boolean } = {},
   ): Promise<void> {
-    return this.#transition(requestId, "launching", (r) => {
+    const state = opts.running ? "running" : "launching";
+    return this.#transition(requestId, state, (r) => {
       if (r.state !== "admitted") return `state is ${r.state}, expected admitted`;
-      return { ...r, state: "launching", ...launch };
+      return { ...r, state, ...launch };
     });
   }
 
-  /** Step 12: on disk before the spawn (§6.3). */
+  /** Step 12: on disk before the spawn (§6.3). Already `running` (see markLaunching) → no-op. */
   markRunning(requestId: string): Promise<void> {
     return this.#transition(requestId, "running", (r) => {
+      if (r.state === "running") return undefined;
       if (r.state !== "launching") return `state is ${r.state}, expected launching`;
       return { ...r, state: "running" };
     });
@@ -213,9 +239,9 @@ export class Ledger {
   }
 
   /**
-   * §6.5: deletes finished records received more than `maxAgeMs` ago, then the oldest finished
+   * §6.5: drops finished records received more than `maxAgeMs` ago, then the oldest finished
    * ones while more than `maxRecords` remain. Unfinished records are never pruned. Returns how
-   * many records were dropped.
+   * many records were dropped; the journal sheds them at its next compaction.
    */
   async prune(): Promise<number> {
     const now = this.#clock.now();
@@ -232,12 +258,11 @@ export class Ledger {
       excess--;
     }
     const victims = finished.slice(0, i);
-    const removals = victims.map((r) => this.#remove(r));
+    for (const r of victims) this.#remove(r);
     this.#finishedOrder = this.#finishedOrder
       .slice(this.#finishedHead)
       .filter((id) => this.#records.has(id));
     this.#finishedHead = 0;
-    await Promise.all(removals);
     if (victims.length > 0) {
       this.#log.info(
         { expired, over_count: victims.length - expired, remaining: this.#records.size },
@@ -257,12 +282,13 @@ export class Ledger {
     this.#timer.unref();
   }
 
-  /** Stops the prune timer and waits for every write in flight. Later admits and marks reject. */
+  /** Stops the prune timer, writes what is pending and closes. Later admits and marks reject. */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#timer);
     this.#timer = undefined;
     while (this.#chains.size > 0) await Promise.all(this.#chains.values());
+    await this.#journal.close();
   }
 
   #duplicate(storedFingerprint: string, input: AdmitInput): AdmitOutcome {
@@ -274,9 +300,10 @@ export class Ledger {
   }
 
   /**
-   * Applies `next` to the current record inside the record's operation chain, so concurrent
-   * marks see each other's result. `next` returns the new record, undefined for a no-op, or a
-   * string saying why the transition is not allowed.
+   * Applies `next` to the current record inside the record's chain, so concurrent marks see each
+   * other's result, and writes it at once (a sync that takes the admission along). `next`
+   * returns the new record, undefined for a no-op, or why the transition is not allowed. Memory
+   * follows only once the line is on disk: a failed mark leaves the previous state.
    */
   #transition(
     requestId: string,
@@ -301,10 +328,36 @@ export class Ledger {
         throw new Error(`ledger: cannot mark request_id ${requestId} ${state}: ${updated}`);
       }
       Object.freeze(updated);
-      await this.#write(updated);
+      try {
+        await this.#journal.append(requestId, encodeRecord(updated), true);
+      } catch (err) {
+        throw new Error(
+          `ledger: cannot write ${updated.state} record of request_id ${requestId}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      // An admission lost meanwhile took this line with it (#lost): nothing to update.
+      if (this.#records.get(requestId) !== cur) return;
       this.#records.set(requestId, updated);
       if (updated.state === "finished") this.#finishedOrder.push(requestId);
     });
+  }
+
+  /**
+   * The journal could not write a batch (disk full, I/O error). Admissions in it are undone, so
+   * that a redelivery is admitted again (§6.8); marks in it reject to their callers.
+   */
+  #lost(keys: ReadonlySet<string>, err: Error): void {
+    for (const id of keys) {
+      if (!this.#unsynced.has(id)) continue;
+      const r = this.#records.get(id);
+      this.#unsynced.delete(id);
+      this.#records.delete(id);
+      this.#log.error(
+        { request_id: id, subject: r?.subject, source: r?.source, err: err.message },
+        "command not admitted: ledger write failed (a replayed copy will come back)",
+      );
+    }
   }
 
   /**
@@ -315,7 +368,7 @@ export class Ledger {
     const order = this.#finishedOrder;
     while (this.#records.size > this.#maxRecords && this.#finishedHead < order.length) {
       const r = this.#records.get(order[this.#finishedHead++]!);
-      if (r?.state === "finished") void this.#remove(r);
+      if (r?.state === "finished") this.#remove(r);
     }
     if (this.#finishedHead > 1024 && this.#finishedHead * 2 > order.length) {
       this.#finishedOrder = order.slice(this.#finishedHead);
@@ -323,28 +376,10 @@ export class Ledger {
     }
   }
 
-  /** Forgets a finished record now and deletes its file in the record's chain (never rejects). */
-  #remove(r: LedgerRecord): Promise<void> {
+  /** Forgets a finished record; the journal drops it at its next compaction. */
+  #remove(r: LedgerRecord): void {
     this.#records.delete(r.requestId);
-    const file = join(this.#dir, recordFileName(r.requestId));
-    return this.#enqueue(r.requestId, () => unlink(file)).catch((err: NodeJS.ErrnoException) => {
-      // A file left behind is pruned again at the next start.
-      if (err.code !== "ENOENT") {
-        this.#log.warn({ err, request_id: r.requestId, file }, "ledger: cannot delete record");
-      }
-    });
-  }
-
-  async #write(r: LedgerRecord): Promise<void> {
-    const file = join(this.#dir, recordFileName(r.requestId));
-    try {
-      await atomicWrite(file, encodeRecord(r));
-    } catch (err) {
-      throw new Error(
-        `ledger: cannot write ${r.state} record of request_id ${r.requestId} to ${file}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+    this.#journal.forget(r.requestId);
   }
 
   #enqueue<T>(requestId: string, op: () => Promise<T>): Promise<T> {
@@ -361,22 +396,45 @@ export class Ledger {
     return run;
   }
 
-  async #load(): Promise<void> {
-    let entries: Dirent[];
+  async #load(lingerMs: number | undefined): Promise<void> {
+    const path = join(this.#dir, JOURNAL_FILE);
+    let opened: Awaited<ReturnType<typeof Journal.open>>;
     try {
-      entries = await readdir(this.#dir, { withFileTypes: true });
-    } catch (err) {
-      throw new Error(`ledger: cannot list ${this.#dir}: ${(err as Error).message}`, {
-        cause: err,
+      opened = await Journal.open(path, {
+        lingerMs,
+        onLost: (keys, err) => this.#lost(keys, err),
       });
+    } catch (err) {
+      throw new Error(`ledger: cannot open ${path}: ${(err as Error).message}`, { cause: err });
     }
-    const names = entries.filter((e) => e.isFile() && !isAtomicTemp(e.name)).map((e) => e.name);
+    const { journal, load } = opened;
+    this.#journal = journal;
+    if (load.tornBytes > 0) {
+      this.#log.warn(
+        { file: path, bytes: load.tornBytes },
+        "ledger: torn last line of the journal cut off (a crash during a write)",
+      );
+    }
+    let damaged = load.corruptLines;
     const loaded: LedgerRecord[] = [];
-    for (let i = 0; i < names.length; i += LOAD_CONCURRENCY) {
-      const batch = names.slice(i, i + LOAD_CONCURRENCY);
-      const records = await Promise.all(batch.map((name) => this.#loadOne(name)));
-      for (const r of records) if (r) loaded.push(r);
+    for (const line of load.lines) {
+      const decoded = decodeRecord(line.payload, line.key);
+      if (decoded.ok) loaded.push(decoded.value);
+      else {
+        damaged++;
+        journal.forget(line.key);
+      }
     }
+    if (damaged > 0) await this.#keepDamagedJournal(path, damaged);
+
+    const inJournal = new Set(loaded.map((r) => r.requestId));
+    for (const r of await this.#loadLegacyFiles()) {
+      if (inJournal.has(r.requestId)) continue;
+      loaded.push(r);
+      // Folded into the journal by the compaction that ends `open`; the files go only after.
+      this.#legacyWrites.push(journal.append(r.requestId, encodeRecord(r), false));
+    }
+
     loaded.sort((a, b) => a.receivedAt - b.receivedAt);
     for (const r of loaded) {
       this.#records.set(r.requestId, Object.freeze(r));
@@ -388,7 +446,65 @@ export class Ledger {
     );
   }
 
-  async #loadOne(name: string): Promise<LedgerRecord | undefined> {
+  /** A copy of a journal with damaged lines, for an operator; they are left out from now on. */
+  async #keepDamagedJournal(path: string, lines: number): Promise<void> {
+    const corrupt = join(this.#dir, CORRUPT_DIR);
+    const copy = join(corrupt, `journal-${this.#clock.now()}-${process.pid}`);
+    try {
+      await mkdir(corrupt, { recursive: true });
+      await copyFile(path, copy);
+      this.#log.warn({ file: path, lines, copy }, "ledger: damaged journal lines ignored");
+    } catch (err) {
+      this.#log.error(
+        { file: path, lines, err: (err as Error).message },
+        "ledger: damaged journal lines ignored; cannot keep a copy in corrupt/",
+      );
+    }
+  }
+
+  /** Record files of the one-file-per-record layout (behavior.md 6.3), left by an older agent. */
+  async #loadLegacyFiles(): Promise<LedgerRecord[]> {
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.#dir, { withFileTypes: true });
+    } catch (err) {
+      throw new Error(`ledger: cannot list ${this.#dir}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    const names = entries.filter((e) => e.isFile() && e.name.endsWith(".json")).map((e) => e.name);
+    this.#legacyFiles = names;
+    const loaded: LedgerRecord[] = [];
+    for (let i = 0; i < names.length; i += LOAD_CONCURRENCY) {
+      const batch = names.slice(i, i + LOAD_CONCURRENCY);
+      const records = await Promise.all(batch.map((name) => this.#loadLegacyFile(name)));
+      for (const r of records) if (r) loaded.push(r);
+    }
+    return loaded;
+  }
+
+  #legacyFiles: string[] = [];
+  #legacyWrites: Promise<void>[] = [];
+
+  /** Once their records are in the compacted journal, the old files go. */
+  async #removeLegacyFiles(): Promise<void> {
+    const writes = await Promise.allSettled(this.#legacyWrites.splice(0));
+    const failed = writes.find((w) => w.status === "rejected");
+    if (failed) {
+      // Read again at the next start; until then the records live in memory.
+      this.#log.error(
+        { dir: this.#dir, err: String(failed.reason) },
+        "ledger: records of the one-file-per-record layout not moved to the journal; files kept",
+      );
+      this.#legacyFiles = [];
+      return;
+    }
+    for (const name of this.#legacyFiles.splice(0)) {
+      await unlink(join(this.#dir, name)).catch(() => {});
+    }
+  }
+
+  async #loadLegacyFile(name: string): Promise<LedgerRecord | undefined> {
     // Anything in the folder the agent did not write as a record is set aside, not trusted.
     if (!isRecordFileName(name)) {
       await this.#quarantine(name, "not a ledger record file name");
@@ -401,7 +517,11 @@ export class Ledger {
       await this.#quarantine(name, `unreadable: ${(err as Error).message}`);
       return undefined;
     }
-    const decoded = decodeRecord(name, text);
+    const decoded = decodeRecord(text);
+    if (decoded.ok && recordFileName(decoded.value.requestId) !== name) {
+      await this.#quarantine(name, "request_id does not match the file name");
+      return undefined;
+    }
     if (!decoded.ok) {
       await this.#quarantine(name, decoded.error.message);
       return undefined;

@@ -37,7 +37,10 @@ export const sha256Hex = (data: string | Uint8Array): string =>
 /** The fingerprint of §6.2: lowercase hex SHA-256 of the body bytes as received. */
 export const fingerprintOf = sha256Hex;
 
-/** `<lowercase hex sha256 of request_id>.json`: request ids may hold characters unsafe in names. */
+/**
+ * `<lowercase hex sha256 of request_id>.json`: the one-file-per-record layout of behavior.md 6.3,
+ * read at start (and folded into the journal) when an older agent left it.
+ */
 export const recordFileName = (requestId: string): string => `${sha256Hex(requestId)}.json`;
 
 export const isFingerprint = (value: string): boolean => SHA256_HEX.test(value);
@@ -67,10 +70,11 @@ export function encodeRecord(r: LedgerRecord): string {
 }
 
 /**
- * Parses and validates a record file. `fileName` must be the name the record's request_id maps
- * to, so two files can never claim the same request_id. Unknown members are ignored.
+ * Parses and validates a record. `expectedRequestId` is the key it was stored under (the
+ * journal's key, or the request_id a legacy file name maps to), so two entries can never claim
+ * the same request_id. Unknown members are ignored.
  */
-export function decodeRecord(fileName: string, text: string): Decoded<LedgerRecord> {
+export function decodeRecord(text: string, expectedRequestId?: string): Decoded<LedgerRecord> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -86,11 +90,8 @@ export function decodeRecord(fileName: string, text: string): Decoded<LedgerReco
   if (typeof requestId !== "string" || requestId === "") {
     return fail("request_id", "expected a non-empty string");
   }
-  if (recordFileName(requestId) !== fileName) {
-    return fail(
-      "request_id",
-      `does not match the file name (expected ${recordFileName(requestId)})`,
-    );
+  if (expectedRequestId !== undefined && requestId !== expectedRequestId) {
+    return fail("request_id", `does not match the key it is stored under`);
   }
   const fingerprint = o.fingerprint;
   if (typeof fingerprint !== "string" || !SHA256_HEX.test(fingerprint)) {

@@ -137,21 +137,33 @@ export function admissionPipeline(
             { request_id: c.requestId, subject: c.subject, source: c.source },
             "duplicate command dropped",
           );
-          c.ack?.();
+          ackWhenDurable(c);
         },
         onError: (err, c) =>
           deps.log.error(
             { request_id: c.requestId, subject: c.subject, source: c.source, err: String(err) },
-            "command not admitted: ledger write failed (a replayed copy will come back)",
+            "command not admitted: the ledger refused it (a replayed copy will come back)",
           ),
       },
     ),
     map((c) => {
-      c.ack?.();
+      ackWhenDurable(c);
       const { fingerprint: _f, ack: _a, ...admitted } = c;
       return admitted;
     }),
   );
+
+  /**
+   * 9.3 with 6.8: a replayed message is acked once its request_id's record is on disk (for a
+   * duplicate, the first delivery's record); if that write fails it stays unacked and comes back.
+   */
+  function ackWhenDurable(c: Candidate): void {
+    const ack = c.ack;
+    if (!ack) return;
+    deps.ledger.durable(c.requestId).then(ack, () => {
+      // The ledger logged the failed write; the server redelivers after its ack wait.
+    });
+  }
 
   /**
    * behavior.md 5.2 step 2 / §17. In order (concatMap), so a message waiting for a keys re-read

@@ -34,13 +34,41 @@ export async function atomicWrite(
   await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+/** Callers waiting for the next fsync of a folder, and whether one is running. */
+const dirSyncs = new Map<string, { waiting: (() => void)[]; running: boolean }>();
+
+/**
+ * Makes the renames done in `dir` so far durable. Group-committed: callers that arrive while an
+ * fsync of the folder runs share the next one (a burst of results costs a few folder fsyncs,
+ * not one each). Never rejects: a folder that cannot be synced has done what it could.
+ */
+export function syncDir(dir: string): Promise<void> {
   // Directory fsync makes the rename durable on POSIX; Windows cannot open folders this way.
-  if (process.platform === "win32") return;
-  const fh = await open(dir, "r").catch(() => undefined);
-  if (!fh) return;
-  await fh.sync().catch(() => {});
-  await fh.close().catch(() => {});
+  if (process.platform === "win32") return Promise.resolve();
+  let state = dirSyncs.get(dir);
+  if (!state) {
+    state = { waiting: [], running: false };
+    dirSyncs.set(dir, state);
+  }
+  const s = state;
+  const done = new Promise<void>((resolve) => s.waiting.push(resolve));
+  if (!s.running) void syncLoop(dir, s);
+  return done;
+}
+
+async function syncLoop(dir: string, s: { waiting: (() => void)[]; running: boolean }) {
+  s.running = true;
+  while (s.waiting.length > 0) {
+    const batch = s.waiting.splice(0);
+    const fh = await open(dir, "r").catch(() => undefined);
+    if (fh) {
+      await fh.sync().catch(() => {});
+      await fh.close().catch(() => {});
+    }
+    for (const resolve of batch) resolve();
+  }
+  s.running = false;
+  dirSyncs.delete(dir);
 }
 
 /** Whether a file name is a leftover temporary file of `atomicWrite`. */

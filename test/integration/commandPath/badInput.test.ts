@@ -67,6 +67,6 @@ describe("bad command input (behavior.md §19, 5.2 step 3)", () => {
     expect(await resultsInStream(s)).toBe(2);
     expect(s.runsOf(unknownShell.requestId)).toBe(0);
     expect(s.runsOf(ok.requestId)).toBe(1);
-    expect(s.ledgerFiles()).toHaveLength(2);
+    expect(s.ledgerRequestIds()).toHaveLength(2);
   });
 });

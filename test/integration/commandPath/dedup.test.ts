@@ -32,7 +32,7 @@ describe("one run per request_id (behavior.md §6, 9.6)", () => {
     const seen = s.results.messages.filter((m) => m.data.request_id === cmd.requestId);
     expect(new Set(seen.map((m) => m.data.result_id)).size).toBe(1);
     expect(s.logCount("command launched", cmd.requestId)).toBe(1);
-    expect(s.ledgerFiles()).toHaveLength(1);
+    expect(s.ledgerRequestIds()).toHaveLength(1);
   });
 
   it("a live command is replayed from EXEC too, runs once, and is not run again after a restart", async () => {

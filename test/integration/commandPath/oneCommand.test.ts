@@ -120,7 +120,7 @@ describe("a command on commands.pc.<pc_id> (behavior.md 5.2, wire.md 4.3, 4.6)",
     await s.waitOutboxesEmpty();
     expect(s.runsOf(prefix.requestId)).toBe(0);
     expect(s.runsOf(longer.requestId)).toBe(0);
-    expect(s.ledgerFiles()).toHaveLength(1);
+    expect(s.ledgerRequestIds()).toHaveLength(1);
     expect(s.results.messages).toHaveLength(1);
   });
 });
