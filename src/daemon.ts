@@ -12,6 +12,7 @@ import { agentMachine } from "./machines/agent.machine.js";
 import { connectionMachine } from "./machines/connection.machine.js";
 import type { AgentContext } from "./services/agentContext.js";
 import { AdmissionBacklog } from "./services/commands/backlog.js";
+import { GateReads } from "./services/commands/gateReads.js";
 import { Ledger } from "./services/commands/ledger.js";
 import { LiveIntake } from "./services/commands/liveIntake.js";
 import { admissionPipeline, type LocalCommand } from "./services/commands/pipeline.js";
@@ -38,7 +39,7 @@ import { systemClock, systemRandom } from "./services/time/clock.js";
 import { defaultEffectiveConfig, interpretEffectiveConfig } from "./services/wire/index.js";
 import type { Command } from "./services/wire/types.js";
 import { AGENT_VERSION } from "./version.js";
-import { commandActorLogic } from "./wiring/commands.js";
+import { commandActorLogic, kvLookup } from "./wiring/commands.js";
 import { configSupervisorActor } from "./wiring/configSupervisor.js";
 import { groupsActor, membershipKnown } from "./wiring/groups.js";
 import { inventoryActor } from "./wiring/inventory.js";
@@ -145,6 +146,8 @@ export async function startDaemon({
     slots.setLimit(interpretEffectiveConfig(c, cpuCount).maxLocalConcurrent),
   );
 
+  const gateReads = new GateReads(kvLookup(ctx), clock);
+
   const drainer = new OutboxDrainer({
     events,
     results,
@@ -204,8 +207,7 @@ export async function startDaemon({
     verifier,
     onRefused: async (r) => {
       const file = syntheticResult({ ...r, pcId: config.pcId, now: clock.now() }, 123, r.note);
-      await results.write(file.payload, file.privateMembers);
-      drainLoop.kick();
+      void drainer.publishNow("result", await results.write(file.payload, file.privateMembers));
     },
   });
 
@@ -263,9 +265,10 @@ export async function startDaemon({
           ctx,
           ledger,
           slots,
+          gateReads,
           results,
           events,
-          kickDrain: () => drainLoop.kick(),
+          publishNow: (kind, name) => void drainer.publishNow(kind, name),
           onResult: (requestId, exitCode, finishedAt) => {
             localWaiters.get(requestId)?.({ exitCode, finishedAt });
             localWaiters.delete(requestId);
@@ -283,9 +286,11 @@ export async function startDaemon({
           requestRestart,
         }),
         intake: fromCallback(({ sendBack }) => {
-          const backlog = new AdmissionBacklog(BACKLOG_ACTOR_CAP, ({ admitted, killed }) =>
-            sendBack({ type: "COMMAND_ADMITTED", admitted, killedWhileWaiting: killed }),
-          );
+          const backlog = new AdmissionBacklog(BACKLOG_ACTOR_CAP, ({ admitted, killed }) => {
+            // Its gate reads travel while its actor starts.
+            if (admitted.command && !killed) gateReads.prefetch(admitted.command, admitted);
+            sendBack({ type: "COMMAND_ADMITTED", admitted, killedWhileWaiting: killed });
+          });
           const liveActors = () => root.getSnapshot().context.commands;
           const sub = admitted$.subscribe((admitted) => backlog.push(admitted, liveActors()));
           const released = root.subscribe(() => backlog.release(liveActors()));

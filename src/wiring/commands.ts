@@ -11,6 +11,7 @@ import {
   type ReportInput,
 } from "../machines/command.machine.js";
 import type { AgentContext } from "../services/agentContext.js";
+import type { GateReads } from "../services/commands/gateReads.js";
 import { evaluateGates, type KvLookup } from "../services/commands/gates.js";
 import type { Ledger } from "../services/commands/ledger.js";
 import { runResult, syntheticResult } from "../services/commands/report.js";
@@ -21,6 +22,7 @@ import { openExistingBucket } from "../services/kv/bucket.js";
 import { followSubscription } from "../services/nats/followSubscription.js";
 import { wakeableSleep } from "../services/nats/retry.js";
 import { killSubject } from "../services/nats/subjects.js";
+import type { OutboxKind } from "../services/outbox/drainer.js";
 import type { OutboxStore } from "../services/outbox/store.js";
 import { encodeEventStarted } from "../services/wire/index.js";
 import type { Command } from "../services/wire/types.js";
@@ -29,10 +31,12 @@ export interface CommandDeps {
   ctx: AgentContext;
   ledger: Ledger;
   slots: Slots;
+  /** The gate reads, shared with the prefetch at dispatch. */
+  gateReads: GateReads;
   results: OutboxStore;
   events: OutboxStore;
-  /** A result or event file was written: publish it now rather than at the next drain tick. */
-  kickDrain?: () => void;
+  /** A result or event file was written: publish it now rather than at the next drain pass. */
+  publishNow?: (kind: OutboxKind, name: string) => void;
   /** Told once the result of a request is in the outbox (local scheduler completions). */
   onResult?: (requestId: string, exitCode: number, finishedAt: number) => void;
 }
@@ -72,8 +76,9 @@ export function kvLookup(ctx: AgentContext): KvLookup {
 
 /** The command chart with the real services (design.md: machines decide, services do). */
 export function commandActorLogic(deps: CommandDeps) {
-  const { ctx, ledger } = deps;
-  const readKv = kvLookup(ctx);
+  const { ctx, ledger, gateReads } = deps;
+  // Read once: every lookup in process.env is a call into the C library, per spawn.
+  const env = { ...process.env };
   const logFor = (requestId: string, cmd: Command | null, launch?: Launch | null) =>
     ctx.log.child({
       request_id: requestId,
@@ -88,7 +93,7 @@ export function commandActorLogic(deps: CommandDeps) {
         evaluateGates(input.command, input.receivedAt, {
           platform: ctx.platform,
           staleness: ctx.staleness,
-          readKv,
+          readKv: (bucket, key, asker) => gateReads.get(bucket, key, asker),
           clock: ctx.clock,
         }),
       ),
@@ -104,9 +109,11 @@ export function commandActorLogic(deps: CommandDeps) {
             ? Math.floor(ctx.random() * command.jitterSecs) * 1000
             : 0;
         const launch: Launch = { resultId: randomUUID(), startedAt, spawnAt: startedAt + jitterMs };
-        await ledger.markLaunching(requestId, launch);
+        // The kill subscription exists since the command was queued; make sure the server has it.
+        const flushed = command.execId ? ctx.link.connection?.flush().catch(() => {}) : undefined;
+        await ledger.markLaunching(requestId, launch, { running: jitterMs === 0 });
         if (command.execId) {
-          await deps.events.write(
+          const name = await deps.events.write(
             encodeEventStarted({
               resultId: launch.resultId,
               requestId,
@@ -117,15 +124,14 @@ export function commandActorLogic(deps: CommandDeps) {
               version: command.version,
             }),
           );
-          deps.kickDrain?.();
-          // The kill subscription exists since the command was queued; make sure the server has it.
-          await ctx.link.connection?.flush().catch(() => {});
+          deps.publishNow?.("event", name);
+          await flushed;
         }
         logFor(requestId, command, launch).info({ jitter_ms: jitterMs }, "command launched");
         return launch;
       }),
       run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
-        ({ input, sendBack, receive }) => runChild(deps, input, sendBack, receive),
+        ({ input, sendBack, receive }) => runChild(deps, env, input, sendBack, receive),
       ),
       report: fromPromise(({ input, signal }) => report(deps, input, signal)),
     },
@@ -166,6 +172,7 @@ function watchKill(ctx: AgentContext, execId: string, onKill: () => void): () =>
 
 function runChild(
   deps: CommandDeps,
+  env: NodeJS.ProcessEnv,
   input: { requestId: string; command: Command; launch: Launch },
   sendBack: (e: CommandEvent) => void,
   receive: (listener: (e: CommandEvent) => void) => void,
@@ -192,13 +199,13 @@ function runChild(
     });
     const cwd = resolveCwd(command.cwd, {
       platform: ctx.platform,
-      env: process.env,
+      env,
       homedir: homedir(),
     });
     handle = startRun({
       invocation,
       cwd,
-      env: process.env,
+      env,
       scriptDir,
       timeoutMs: command.timeoutSecs * 1000,
       execId: command.execId ?? undefined,
@@ -261,13 +268,25 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
     exec_id: facts.execId ?? undefined,
     result_id: file.payload.result_id,
   });
+
+  // 6.8: an admission that never reached the disk was not an admission: no result for it.
+  try {
+    await deps.ledger.durable(input.requestId);
+  } catch (err) {
+    log.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      "command dropped without a result: its admission could not be recorded",
+    );
+    return;
+  }
+
   // 6.7: the result file exists before the record says finished. A full or failing disk must
   // not lose the result: both writes are retried until they succeed (or the agent stops, and the
   // next start reports the run from the ledger).
-  await untilWritten("result file", log, signal, () =>
+  const name = await untilWritten("result file", log, signal, () =>
     deps.results.write(file.payload, file.privateMembers),
   );
-  deps.kickDrain?.();
+  deps.publishNow?.("result", name);
   await untilWritten("ledger record", log, signal, () =>
     deps.ledger.markFinished(input.requestId, { finishedAt, exitCode }),
   );
@@ -279,17 +298,17 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
 }
 
 /** Retries a local write (1 s doubling to 30 s), logging the first failure and every tenth. */
-async function untilWritten(
+async function untilWritten<T>(
   what: string,
   log: AgentContext["log"],
   signal: AbortSignal,
-  write: () => Promise<unknown>,
-): Promise<void> {
+  write: () => Promise<T>,
+): Promise<T> {
   for (let failures = 0; ; failures++) {
     try {
-      await write();
+      const written = await write();
       if (failures > 0) log.info({ failures }, `${what} written after ${failures} failed attempts`);
-      return;
+      return written;
     } catch (err) {
       if (signal.aborted) throw err;
       if (failures % 10 === 0)

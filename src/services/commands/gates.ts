@@ -3,6 +3,7 @@ import type { Clock } from "../time/clock.js";
 import { formatDuration, parseDuration } from "../wire/duration.js";
 import { formatTimestamp } from "../wire/timestamp.js";
 import type { Command } from "../wire/types.js";
+import type { GateAsker, GateBucket } from "./gateReads.js";
 
 /** A skip decision: the synthetic exit code and its stderr note (wire.md §4.4). */
 export interface GateSkip {
@@ -11,15 +12,13 @@ export interface GateSkip {
 }
 
 /** A KV read for a gate: the value of a PUT, or nothing (absent, tombstone, error, timeout). */
-export type KvLookup = (
-  bucket: "script_current" | "script_status",
-  key: string,
-) => Promise<string | null>;
+export type KvLookup = (bucket: GateBucket, key: string) => Promise<string | null>;
 
 export interface GateDeps {
   platform: NodeJS.Platform;
   staleness: StalenessTracker;
-  readKv: KvLookup;
+  /** A read for this command: see GateReads for which reads may answer it. */
+  readKv: (bucket: GateBucket, key: string, asker: GateAsker) => Promise<string | null>;
   clock: Clock;
 }
 
@@ -32,10 +31,9 @@ export async function evaluateGates(
   const local = unsupported(cmd, deps.platform) ?? stalenessGate(cmd, deps.staleness);
   if (local) return local;
   // Both reads go out at once (one round trip, not two); their verdicts keep the spec order.
-  const [pin, revoked] = await Promise.all([
-    versionPinGate(cmd, deps.readKv),
-    revokeGate(cmd, deps.readKv),
-  ]);
+  const asker = { requestId: cmd.requestId, receivedAt };
+  const read: KvLookup = (bucket, key) => deps.readKv(bucket, key, asker);
+  const [pin, revoked] = await Promise.all([versionPinGate(cmd, read), revokeGate(cmd, read)]);
   return pin ?? revoked ?? deadlineGate(cmd, receivedAt, deps.clock.now());
 }
 

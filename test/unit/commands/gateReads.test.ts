@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import {
+  GATE_READ_FRESH_MS,
+  type GateBucket,
+  GateReads,
+} from "../../../src/services/commands/gateReads.js";
+import type { Command } from "../../../src/services/wire/types.js";
+
+const cmd = (requestId: string): Command => ({
+  id: "inventory-hw",
+  version: "1",
+  requestId,
+  execId: null,
+  shell: "sh",
+  script: "true",
+  timeoutSecs: 5,
+  jitterSecs: null,
+  runAs: "system",
+  staleness: { mode: "cached" },
+});
+
+function harness() {
+  let now = 1_000;
+  const reads: string[] = [];
+  let value: string | null = "PUT-1";
+  const gateReads = new GateReads(
+    async (bucket: GateBucket, key: string) => {
+      reads.push(`${bucket}/${key}@${now}`);
+      return value;
+    },
+    { now: () => now },
+  );
+  return {
+    gateReads,
+    reads,
+    tick: (ms: number) => {
+      now += ms;
+    },
+    set: (v: string | null) => {
+      value = v;
+    },
+    now: () => now,
+  };
+}
+
+describe("gate reads (behavior.md 5.5, 5.6: reads made after the command arrived)", () => {
+  it("a command's prefetched reads answer its own gates: no second round trip", async () => {
+    const h = harness();
+    const asker = { requestId: "a", receivedAt: h.now() };
+    h.gateReads.prefetch(cmd("a"), asker);
+    expect(h.reads).toHaveLength(2);
+    expect(await h.gateReads.get("script_status", "inventory-hw", asker)).toBe("PUT-1");
+    expect(await h.gateReads.get("script_current", "inventory-hw", asker)).toBe("PUT-1");
+    expect(h.reads).toHaveLength(2);
+  });
+
+  it("never answers a command with a read that started before (or in the same ms as) its arrival", async () => {
+    const h = harness();
+    await h.gateReads.get("script_status", "inventory-hw", { requestId: "a", receivedAt: h.now() });
+    h.set("REVOKED"); // the backend revokes, then publishes b
+    const b = { requestId: "b", receivedAt: h.now() };
+    expect(await h.gateReads.get("script_status", "inventory-hw", b)).toBe("REVOKED");
+    h.tick(1);
+    const c = { requestId: "c", receivedAt: h.now() };
+    h.tick(1);
+    expect(await h.gateReads.get("script_status", "inventory-hw", c)).toBe("REVOKED");
+    expect(h.reads).toEqual([
+      "script_status/inventory-hw@1000",
+      "script_status/inventory-hw@1000",
+      "script_status/inventory-hw@1002",
+    ]);
+  });
+
+  it("shares a read started after many queued commands arrived (a burst costs one read)", async () => {
+    const h = harness();
+    const queued = Array.from({ length: 100 }, (_, i) => ({
+      requestId: `q${i}`,
+      receivedAt: h.now(),
+    }));
+    h.tick(5);
+    const values = await Promise.all(
+      queued.map((q) => h.gateReads.get("script_current", "inventory-hw", q)),
+    );
+    expect(values.every((v) => v === "PUT-1")).toBe(true);
+    expect(h.reads).toEqual(["script_current/inventory-hw@1005"]);
+  });
+
+  it("reads again once the shared read is older than the freshness bound", async () => {
+    const h = harness();
+    const a = { requestId: "a", receivedAt: h.now() };
+    h.gateReads.prefetch(cmd("a"), a);
+    h.tick(GATE_READ_FRESH_MS + 1); // a waited in the queue
+    h.set("PUT-2");
+    expect(await h.gateReads.get("script_current", "inventory-hw", a)).toBe("PUT-2");
+    expect(h.reads.at(-1)).toBe(`script_current/inventory-hw@${h.now()}`);
+  });
+
+  it("a failed read answers null (pass, behavior.md 5.8) and does not poison later asks", async () => {
+    let fail = true;
+    let now = 0;
+    const g = new GateReads(
+      async () => {
+        if (fail) throw new Error("timeout");
+        return "REVOKED";
+      },
+      { now: () => now },
+    );
+    expect(await g.get("script_status", "x", { requestId: "a", receivedAt: 0 })).toBeNull();
+    fail = false;
+    now = 1;
+    expect(await g.get("script_status", "x", { requestId: "b", receivedAt: 1 })).toBe("REVOKED");
+  });
+});
