@@ -207,6 +207,8 @@ export const commandMachine = setup({
           },
         },
         jitter: {
+          // No jitter, or a resumed one already over: straight on, without a timer turn.
+          always: { guard: "spawnDue", target: "running" },
           after: {
             untilSpawn: [
               { guard: "spawnDue", target: "running" },

@@ -78,6 +78,8 @@ function harness(
       }),
     },
     actions: { releaseSlot: ({ context }) => (context.holdsSlot ? released++ : undefined) },
+    // The simulated clock starts at 0, which stands for the launch instant 1000.
+    guards: { spawnDue: ({ context }) => 1000 + clock.now() >= (context.launch?.spawnAt ?? 0) },
     delays: {
       untilSpawn: ({ context }) => (context.launch ? context.launch.spawnAt - 1000 : 0),
       untilDeadline: () => opts.untilDeadline ?? 1e9,
