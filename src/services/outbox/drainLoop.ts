@@ -33,11 +33,6 @@ export interface DrainLoop {
    * (`clock.monotonic()` time). Resolves by the deadline, with the pass report if it finished.
    */
   drainOnce(deadline: number): Promise<PassReport | undefined>;
-  /**
-   * A file was just written: run a pass now (or right after the one in progress) instead of at
-   * the next 1 s tick, so a result reaches the backend within milliseconds of the child's exit.
-   */
-  kick(): void;
 }
 
 /** The drain loop: a pass 0–2 s after each (re)connect, then 1 s after the previous one ended. */
@@ -48,7 +43,6 @@ export function startDrainLoop(opts: DrainLoopOptions): DrainLoop {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let wokenDuringPass = false;
-  let kickedDuringPass = false;
 
   const schedule = (delayMs: number): void => {
     if (stopped) return;
@@ -61,7 +55,6 @@ export function startDrainLoop(opts: DrainLoopOptions): DrainLoop {
     timer = undefined;
     if (stopped || running) return;
     wokenDuringPass = false;
-    kickedDuringPass = false;
     running = opts.drainer
       .runPass()
       .then(
@@ -76,7 +69,7 @@ export function startDrainLoop(opts: DrainLoopOptions): DrainLoop {
       )
       .finally(() => {
         running = undefined;
-        schedule(wokenDuringPass ? jittered() : kickedDuringPass ? 0 : interval);
+        schedule(wokenDuringPass ? jittered() : interval);
       });
   }
 
@@ -99,11 +92,6 @@ export function startDrainLoop(opts: DrainLoopOptions): DrainLoop {
 
   return {
     stop,
-    kick() {
-      if (stopped) return;
-      if (running) kickedDuringPass = true;
-      else schedule(0);
-    },
     async drainOnce(deadline) {
       const left = () => deadline - opts.clock.monotonic();
       if (!(await within(stop(), left()))) return undefined;

@@ -104,6 +104,8 @@ export class OutboxDrainer {
   readonly #backoff: FileBackoff;
   readonly #ackTimeoutMs: number;
   readonly #failures = new Map<string, FailureState>();
+  /** Files being processed, by a pass or by `publishNow`: never both at once. */
+  readonly #busy = new Set<string>();
   #chain: Promise<unknown> = Promise.resolve();
   #stopRequested = false;
   #lastSystemic: string | undefined;
@@ -119,6 +121,29 @@ export class OutboxDrainer {
     const run = this.#chain.then(() => this.#pass(opts));
     this.#chain = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * Publishes one file that was just written, outside the passes, so that a result reaches the
+   * backend within milliseconds of the child's exit instead of at the next pass. Whatever fails
+   * here is left to the passes (a counted failure is counted); never rejects.
+   */
+  async publishNow(kind: OutboxKind, name: string): Promise<void> {
+    const store = kind === "result" ? this.#o.results : this.#o.events;
+    if (!this.#o.publisher.connected()) return;
+    const key = failureKey(store, name);
+    if (this.#failures.has(key)) return; // backing off: the passes own it
+    try {
+      const outcome = await this.#processClaimed(store, kind, name, {});
+      if (outcome?.kind === "failed" && outcome.cls !== "systemic") {
+        await this.#countFailure(store, name, outcome.error);
+      }
+    } catch (err) {
+      this.#o.log.warn(
+        { outbox: store.dir, file: name, err: describeError(err) },
+        "immediate publish failed; the next pass retries",
+      );
+    }
   }
 
   /** Makes the pass in progress end after its current file. */
@@ -156,8 +181,10 @@ export class OutboxDrainer {
           report.delayed++;
           continue;
         }
-        const outcome = await this.#processFile(store, kind, entry.name, opts);
-        switch (outcome.kind) {
+        const outcome = await this.#processClaimed(store, kind, entry.name, opts);
+        switch (outcome?.kind) {
+          case undefined: // being published by publishNow
+            break;
           case "published":
             this.#failures.delete(key);
             report.published++;
@@ -230,6 +257,23 @@ export class OutboxDrainer {
     const present = new Set(entries.map((e) => failureKey(store, e.name)));
     for (const key of this.#failures.keys()) {
       if (key.startsWith(prefix) && !present.has(key)) this.#failures.delete(key);
+    }
+  }
+
+  /** `#processFile` unless the file is already being processed (then undefined). */
+  async #processClaimed(
+    store: OutboxStore,
+    kind: OutboxKind,
+    name: string,
+    opts: PassOptions,
+  ): Promise<FileOutcome | undefined> {
+    const key = failureKey(store, name);
+    if (this.#busy.has(key)) return undefined;
+    this.#busy.add(key);
+    try {
+      return await this.#processFile(store, kind, name, opts);
+    } finally {
+      this.#busy.delete(key);
     }
   }
 

@@ -225,6 +225,37 @@ describe("outbox drain against a real broker", () => {
     expect(files(env.events)).toEqual([]);
   });
 
+  it("publishNow sends a just-written file at once; a pass meanwhile neither repeats nor loses it", async () => {
+    const env = await setup();
+    const rs = [result(), result(), result()];
+    const names = await Promise.all(rs.map((r) => writeResult(env.results, r)));
+    // Immediate publishes of every file racing a full pass over the same folder.
+    const [, , , report] = await Promise.all([
+      ...names.map((n) => env.drainer.publishNow("result", n)),
+      env.drainer.runPass(),
+    ]);
+    expect(report!.failed).toBe(0);
+    const stored = await messages(env.jsm, "RESULTS");
+    expect(stored.map((m) => m.header?.get("Nats-Msg-Id")).sort()).toEqual(
+      rs.map((r) => r.resultId).sort(),
+    );
+    // Each file went through the after-publish hook exactly once, then was deleted.
+    expect(env.published.map((p) => p.resultId).sort()).toEqual(rs.map((r) => r.resultId).sort());
+    expect(files(env.results)).toEqual([]);
+  });
+
+  it("publishNow leaves a file to the passes while the broker is unreachable", async () => {
+    const env = await setup({ streams: false });
+    const r = result();
+    const name = await writeResult(env.results, r);
+    await env.drainer.publishNow("result", name);
+    expect(files(env.results)).toEqual([name]);
+    expect(env.drainer.failuresOf(env.results, name)).toBe(0); // systemic: not held against it
+    await addStreams(env.jsm);
+    expect((await env.drainer.runPass()).published).toBe(1);
+    expect(files(env.results)).toEqual([]);
+  });
+
   it("publishes a plain file left by the Rust agent without Nats-Msg-Id", async () => {
     const env = await setup();
     const requestId = uuid();

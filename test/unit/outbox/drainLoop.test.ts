@@ -55,36 +55,6 @@ function start(drainer: RecordingDrainer, random = () => 0.5) {
 }
 
 describe("startDrainLoop", () => {
-  it("kick() runs a pass at once instead of at the next interval, and right after a running one", async () => {
-    const d = new RecordingDrainer();
-    const wake$ = new Subject<void>();
-    loop = startDrainLoop({
-      drainer: d,
-      wake$,
-      clock: systemClock,
-      random: () => 0,
-      log: silentLogger(),
-      intervalMs: 60_000,
-      connectJitterMs: 0,
-    });
-    wake$.next();
-    await waitFor(() => d.starts.length === 1, { what: "first pass" });
-    const kickedAt = performance.now();
-    loop.kick();
-    await waitFor(() => d.starts.length === 2, { what: "kicked pass", timeoutMs: 1_000 });
-    expect(d.starts[1]!.at - kickedAt).toBeLessThan(500);
-    d.hangNext();
-    loop.kick();
-    await waitFor(() => d.starts.length === 3, { what: "hanging pass" });
-    loop.kick(); // during the pass: the next one follows it at once
-    d.release?.();
-    d.hang = undefined;
-    await waitFor(() => d.starts.length === 4, {
-      what: "pass after the running one",
-      timeoutMs: 1_000,
-    });
-  });
-
   it("does nothing before the first connect", async () => {
     const d = new RecordingDrainer();
     start(d);
