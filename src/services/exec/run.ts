@@ -115,6 +115,8 @@ class Run implements RunHandle {
   private child: ChildProcess | undefined;
   private resolve!: (outcome: RunOutcome) => void;
   private settled = false;
+  /** Files were staged in `scriptDir` (7.15: removed when the run ends). */
+  private staged = false;
   private exited = false;
   private exitCode: number | null = null;
   private exitSignal: NodeJS.Signals | null = null;
@@ -177,6 +179,7 @@ class Run implements RunHandle {
   private prepare(opts: StartRunOptions): string | undefined {
     const { staged } = opts.invocation;
     if (staged.length > 0) {
+      this.staged = true;
       try {
         fs.mkdirSync(this.scriptDir, { recursive: true });
         for (const f of staged) fs.writeFileSync(path.join(this.scriptDir, f.name), f.content);
@@ -355,6 +358,11 @@ class Run implements RunHandle {
     this.clearTimer("timeoutTimer");
     this.clearTimer("drainTimer");
     this.clearTimer("killTimer");
+    // Nothing staged (sh, one-line cmd): no folder to remove, no round trip to the disk.
+    if (!this.staged) {
+      this.resolve(outcome);
+      return;
+    }
     fs.promises
       .rm(this.scriptDir, { recursive: true, force: true })
       .catch((e) => this.log?.warn({ dir: this.scriptDir, err: e }, "cannot remove script dir"))

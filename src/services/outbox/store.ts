@@ -14,6 +14,8 @@ const STUCK = "stuck";
 const SUFFIX = ".json";
 // Ids the agent mints are UUIDs; anything else cannot safely become a file name.
 const FILE_ID = /^[A-Za-z0-9_-]{1,200}$/;
+// Files whose bytes stay in memory after writing (the ones about to be published).
+const RECENT_FILES = 64;
 // Bounds the search for a free name in stuck/; far beyond anything an operator leaves there.
 const MAX_STUCK_DUPLICATES = 10_000;
 
@@ -42,6 +44,11 @@ export class OutboxStore {
   readonly #log: Logger;
   readonly #warnFiles: number;
   readonly #warnBytes: number;
+  /**
+   * The bytes of the files written last, so that publishing one right after writing it does not
+   * read it back from the disk. Files are never rewritten under the same name.
+   */
+  readonly #recent = new Map<string, Buffer>();
 
   private constructor(dir: string, opts: OutboxStoreOptions) {
     this.dir = dir;
@@ -91,7 +98,10 @@ export class OutboxStore {
       }
     }
     const name = `${resultId}${SUFFIX}`;
-    await atomicWrite(join(this.dir, name), JSON.stringify({ ...payload, ...privateMembers }));
+    const data = Buffer.from(JSON.stringify({ ...payload, ...privateMembers }), "utf8");
+    await atomicWrite(join(this.dir, name), data);
+    this.#recent.set(name, data);
+    if (this.#recent.size > RECENT_FILES) this.#recent.delete(this.#recent.keys().next().value!);
     return name;
   }
 
@@ -117,11 +127,14 @@ export class OutboxStore {
 
   /** The raw bytes of one payload file; undefined when it is gone. */
   async read(name: string): Promise<Buffer | undefined> {
+    const recent = this.#recent.get(name);
+    if (recent) return recent;
     return readFile(join(this.dir, checkName(name))).catch(ignoreMissing);
   }
 
   /** Deletes a payload file; a file already gone is fine. */
   async remove(name: string): Promise<void> {
+    this.#recent.delete(name);
     await unlink(join(this.dir, checkName(name))).catch(ignoreMissing);
   }
 
@@ -131,6 +144,7 @@ export class OutboxStore {
    */
   async moveToStuck(name: string, reason: string): Promise<string | undefined> {
     checkName(name);
+    this.#recent.delete(name);
     await mkdir(this.stuckDir, { recursive: true });
     for (let n = 0; n <= MAX_STUCK_DUPLICATES; n++) {
       const target = n === 0 ? name : `${name}.${n}`;
