@@ -3,6 +3,7 @@
 // once after 64 ("restart me"), with a growing pause after a crash.
 
 import { spawn } from "node:child_process";
+import { NODE_FLAGS } from "./nodeFlags.js";
 
 export interface SuperviseOptions {
   /** The script to run with node (the launcher's entry). */
@@ -39,7 +40,7 @@ export async function supervise(o: SuperviseOptions): Promise<number> {
   try {
     for (;;) {
       const started = Date.now();
-      child = spawn(process.execPath, [o.entry, ...o.args], { stdio: "inherit" });
+      child = spawn(process.execPath, [...NODE_FLAGS, o.entry, ...o.args], { stdio: "inherit" });
       const { code, signal } = await new Promise<{
         code: number | null;
         signal: NodeJS.Signals | null;

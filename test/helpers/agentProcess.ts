@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "smol-toml";
+import { NODE_FLAGS } from "../../src/launcher/nodeFlags.js";
 import { killAtExit, tempDir } from "./tmp.js";
 import { sleep } from "./waitFor.js";
 
@@ -121,6 +122,7 @@ export class AgentProcess {
       else env[k] = v;
     }
     const args = [
+      ...NODE_FLAGS, // as the systemd unit and the supervisor run it
       o.entry ?? AGENT_BIN,
       ...(o.args ?? ["--config", this.configPath]),
       ...(o.extraArgs ?? []),
