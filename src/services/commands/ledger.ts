@@ -432,7 +432,9 @@ export class Ledger {
       if (inJournal.has(r.requestId)) continue;
       loaded.push(r);
       // Folded into the journal by the compaction that ends `open`; the files go only after.
-      this.#legacyWrites.push(journal.append(r.requestId, encodeRecord(r), false));
+      const written = journal.append(r.requestId, encodeRecord(r), false);
+      written.catch(() => {}); // judged in #removeLegacyFiles
+      this.#legacyWrites.push(written);
     }
 
     loaded.sort((a, b) => a.receivedAt - b.receivedAt);

@@ -118,9 +118,10 @@ describe("launcher", () => {
       'import { existsSync, writeFileSync } from "node:fs";',
       `const marker = ${JSON.stringify(marker)};`,
       'if (!existsSync(marker)) { writeFileSync(marker, "1"); console.log("first start"); process.exit(64); }',
-      'console.log("second start");',
+      // The handler exists before the line the test waits for, so its SIGTERM finds it.
       "const keep = setInterval(() => {}, 1000);",
       'process.on("SIGTERM", () => { clearInterval(keep); process.exit(0); });',
+      'console.log("second start");',
     ].join("\n");
     await installRelease(f.dataDir, "0.9.1-s", fakeRelease("0.9.1-s", script));
     await setState(f.dataDir, { current: "0.9.1-s" });
