@@ -3,22 +3,13 @@ import {
   AdmissionBacklog,
   type BackloggedCommand,
 } from "../../../src/services/commands/backlog.js";
+
 import type { AdmittedCommand } from "../../../src/services/commands/pipeline.js";
+import { sampleCommand } from "../../helpers/commands.js";
 
 const admitted = (requestId: string, execId: string | null = null): AdmittedCommand => ({
   requestId,
-  command: {
-    id: "m",
-    version: "1",
-    requestId,
-    execId,
-    shell: "sh",
-    script: "true",
-    timeoutSecs: 5,
-    jitterSecs: null,
-    runAs: "system",
-    staleness: { mode: "cached" },
-  },
+  command: sampleCommand({ requestId, execId }),
   source: "live",
   subject: "commands.all",
   receivedAt: 0,

@@ -4,20 +4,9 @@ import {
   type GateBucket,
   GateReads,
 } from "../../../src/services/commands/gateReads.js";
-import type { Command } from "../../../src/services/wire/types.js";
+import { sampleCommand } from "../../helpers/commands.js";
 
-const cmd = (requestId: string): Command => ({
-  id: "inventory-hw",
-  version: "1",
-  requestId,
-  execId: null,
-  shell: "sh",
-  script: "true",
-  timeoutSecs: 5,
-  jitterSecs: null,
-  runAs: "system",
-  staleness: { mode: "cached" },
-});
+const cmd = (requestId: string) => sampleCommand({ id: "inventory-hw", requestId });
 
 function harness() {
   let now = 1_000;

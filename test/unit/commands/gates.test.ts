@@ -6,20 +6,10 @@ import {
 } from "../../../src/services/commands/gates.js";
 import { StalenessTracker } from "../../../src/services/nats/staleness.js";
 import type { Command } from "../../../src/services/wire/types.js";
+import { sampleCommand } from "../../helpers/commands.js";
 
-const cmd = (over: Partial<Command> = {}): Command => ({
-  id: "inventory-hw",
-  version: "0.1.0",
-  requestId: "r",
-  execId: null,
-  shell: "sh",
-  script: "true",
-  timeoutSecs: 5,
-  jitterSecs: null,
-  runAs: "system",
-  staleness: { mode: "cached" },
-  ...over,
-});
+const cmd = (over: Partial<Command> = {}): Command =>
+  sampleCommand({ id: "inventory-hw", version: "0.1.0", requestId: "r", ...over });
 
 function deps(
   opts: {

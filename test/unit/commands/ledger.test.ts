@@ -3,7 +3,6 @@ import {
   appendFile,
   mkdir,
   mkdtemp,
-  open as openFile,
   readdir,
   readFile,
   rm,
@@ -12,7 +11,6 @@ import {
 } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import {
   afterEach,
   beforeAll,
@@ -38,6 +36,7 @@ import {
 import { parseJournal } from "../../../src/services/fs/journal.js";
 import { createLogger, type Logger } from "../../../src/services/logging/logger.js";
 import type { Clock } from "../../../src/services/time/clock.js";
+import { enospc, fileHandlePrototype, type HandleMethods } from "../../helpers/fileHandles.js";
 import { waitFor, withTimeout } from "../../helpers/waitFor.js";
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -64,28 +63,13 @@ function captureLogger(): { log: Logger; lines: Array<Record<string, unknown>> }
   return { log, lines };
 }
 
-/** The FileHandle method the journal appends with, spied on to make a write fail. */
-interface HandleMethods {
-  write(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    position: number | null,
-  ): Promise<{ bytesWritten: number; buffer: Buffer }>;
-}
-
 let proto: HandleMethods;
 let realWrite: HandleMethods["write"];
 
 beforeAll(async () => {
-  const fh = await openFile(fileURLToPath(import.meta.url), "r");
-  proto = Object.getPrototypeOf(fh) as HandleMethods;
-  await fh.close();
+  proto = await fileHandlePrototype();
   realWrite = proto.write;
 });
-
-const enospc = (): Error =>
-  Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
 
 let dir: string;
 let clock: ManualClock;

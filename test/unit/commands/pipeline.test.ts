@@ -10,6 +10,7 @@ import {
 } from "../../../src/services/commands/pipeline.js";
 import { silentLogger } from "../../../src/services/logging/logger.js";
 import { systemClock } from "../../../src/services/time/clock.js";
+import { sampleCommand } from "../../helpers/commands.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
@@ -97,18 +98,7 @@ describe("admission pipeline", () => {
   it("local commands enter at the ledger step", async () => {
     const p = await setup();
     p.local$.next({
-      command: {
-        id: "m",
-        version: "1",
-        requestId: "l-1",
-        execId: "e-1",
-        shell: "sh",
-        script: "true",
-        timeoutSecs: 5,
-        jitterSecs: null,
-        runAs: "system",
-        staleness: { mode: "cached" },
-      },
+      command: sampleCommand({ requestId: "l-1", execId: "e-1" }),
       subject: "local:s1",
       receivedAt: 5,
     });

@@ -1,25 +1,19 @@
-import { open, readdir, readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { atomicWrite, syncDir } from "../../../src/services/fs/atomicWrite.js";
+import { fileHandlePrototype } from "../../helpers/fileHandles.js";
 import { tempDir } from "../../helpers/tmp.js";
 
 afterEach(() => {
   vi.restoreAllMocks();
 });
 
-async function fileHandlePrototype(path: string): Promise<object> {
-  const fh = await open(path, "r");
-  const proto = Object.getPrototypeOf(fh) as object;
-  await fh.close();
-  return proto;
-}
-
 describe("atomicWrite", () => {
   it("writes whole files, leaves no temporary file, and shares folder fsyncs in a burst", async () => {
     const dir = tempDir("atomic-");
-    const proto = await fileHandlePrototype(dir);
-    const sync = vi.spyOn(proto as { sync: () => Promise<void> }, "sync");
+    const proto = await fileHandlePrototype();
+    const sync = vi.spyOn(proto, "sync");
     const n = 50;
     await Promise.all(
       Array.from({ length: n }, (_, i) => atomicWrite(join(dir, `f${i}.json`), `{"i":${i}}`)),
@@ -35,12 +29,10 @@ describe("atomicWrite", () => {
 
   it("a folder sync asked while one runs waits for the next one, which starts after it", async () => {
     const dir = tempDir("atomic-");
-    const proto = await fileHandlePrototype(dir);
+    const proto = await fileHandlePrototype();
     const order: string[] = [];
-    const real = (proto as { sync: () => Promise<void> }).sync;
-    vi.spyOn(proto as { sync: () => Promise<void> }, "sync").mockImplementation(async function (
-      this: unknown,
-    ) {
+    const real = proto.sync;
+    vi.spyOn(proto, "sync").mockImplementation(async function (this: unknown) {
       order.push("sync-start");
       await real.call(this);
       order.push("sync-end");

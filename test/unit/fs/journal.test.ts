@@ -1,8 +1,7 @@
 import { existsSync } from "node:fs";
-import { appendFile, mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
 import {
   afterEach,
@@ -15,33 +14,18 @@ import {
   vi,
 } from "vitest";
 import { Journal, type JournalOptions, parseJournal } from "../../../src/services/fs/journal.js";
+import { enospc, fileHandlePrototype, type HandleMethods } from "../../helpers/fileHandles.js";
 import { waitFor, withTimeout } from "../../helpers/waitFor.js";
-
-/** The two FileHandle methods the journal's writes go through, spied on to count or fail them. */
-interface HandleMethods {
-  write(
-    buffer: Buffer,
-    offset: number,
-    length: number,
-    position: number | null,
-  ): Promise<{ bytesWritten: number; buffer: Buffer }>;
-  datasync(): Promise<void>;
-}
 
 let proto: HandleMethods;
 let realWrite: HandleMethods["write"];
 let realDatasync: HandleMethods["datasync"];
 
 beforeAll(async () => {
-  const fh = await open(fileURLToPath(import.meta.url), "r");
-  proto = Object.getPrototypeOf(fh) as HandleMethods;
-  await fh.close();
+  proto = await fileHandlePrototype();
   realWrite = proto.write;
   realDatasync = proto.datasync;
 });
-
-const enospc = (): Error =>
-  Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
