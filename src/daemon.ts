@@ -205,6 +205,10 @@ export async function startDaemon({
     ledger,
     log: log.child({ component: "pipeline" }),
     verifier,
+    // Only when it will run at once: in a burst the reads would be stale by its turn.
+    onNew: (command, receivedAt) => {
+      if (slots.free) gateReads.prefetch(command, { requestId: command.requestId, receivedAt });
+    },
     onRefused: async (r) => {
       const file = syntheticResult({ ...r, pcId: config.pcId, now: clock.now() }, 123, r.note);
       void drainer.publishNow("result", await results.write(file.payload, file.privateMembers));

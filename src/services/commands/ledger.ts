@@ -173,14 +173,14 @@ export class Ledger {
   }
 
   /**
-   * Resolves once the record of `requestId` is on disk (asking for a sync if its admission still
-   * waits for one). Rejects when it is not recorded — its admission could not be written (§6.8):
-   * nothing may be run, answered or acknowledged for it.
+   * Resolves once the record of `requestId` is on disk, asking for a sync if its admission still
+   * waits for one (`urgent`), or waiting for the next one. Rejects when it is not recorded — its
+   * admission could not be written (§6.8): nothing may be run, answered or acknowledged for it.
    */
-  durable(requestId: string): Promise<void> {
+  durable(requestId: string, urgent = true): Promise<void> {
     const pending = this.#unsynced.get(requestId);
     if (pending) {
-      this.#journal.flush();
+      if (urgent) this.#journal.flush();
       return pending;
     }
     if (this.#records.has(requestId)) return Promise.resolve();

@@ -84,6 +84,11 @@ export interface PipelineDeps {
    * acked once this resolves, and left unacked (redelivered) when it rejects.
    */
   onRefused?: (refusal: SignatureRefusal) => Promise<void>;
+  /**
+   * A decoded command whose request_id the ledger does not know yet, before the dedup step: its
+   * gate reads can start now (they are made after it arrived either way).
+   */
+  onNew?: (command: Command, receivedAt: number) => void;
 }
 
 /** A bus message that passed the steps before decoding, classified once. */
@@ -114,6 +119,8 @@ export function admissionPipeline(
     deps.verifier ? signatureStep(deps.verifier) : pipe(),
     mergeMap(({ m, message }) => {
       const c = decodeCandidate(m, message);
+      if (c?.command && deps.onNew && !deps.ledger.lookup(c.requestId))
+        deps.onNew(c.command, c.receivedAt);
       if (c) return of(c);
       m.ack?.();
       return EMPTY;
@@ -160,7 +167,8 @@ export function admissionPipeline(
   function ackWhenDurable(c: Candidate): void {
     const ack = c.ack;
     if (!ack) return;
-    deps.ledger.durable(c.requestId).then(ack, () => {
+    // No sync of its own: the command's next record (or the journal's linger) brings it.
+    deps.ledger.durable(c.requestId, false).then(ack, () => {
       // The ledger logged the failed write; the server redelivers after its ack wait.
     });
   }

@@ -19,6 +19,11 @@ export class Slots {
     return this.used;
   }
 
+  /** Whether an `acquire` now would be granted at once. */
+  get free(): boolean {
+    return !this.held && this.used < this.limit && this.waiters.length === 0;
+  }
+
   get waiting(): number {
     return this.waiters.length;
   }
@@ -33,7 +38,7 @@ export class Slots {
   }
 
   acquire(signal?: AbortSignal): Promise<void> {
-    if (!this.held && this.used < this.limit && this.waiters.length === 0) {
+    if (this.free) {
       this.used++;
       return Promise.resolve();
     }
