@@ -273,6 +273,7 @@ export async function startDaemon({
           results,
           events,
           publishNow: (kind, name) => void drainer.publishNow(kind, name),
+          publishResult: (raw) => drainer.publishResult(Buffer.from(raw, "utf8")),
           onResult: (requestId, exitCode, finishedAt) => {
             localWaiters.get(requestId)?.({ exitCode, finishedAt });
             localWaiters.delete(requestId);

@@ -35,6 +35,11 @@ export interface CommandDeps {
   gateReads: GateReads;
   results: OutboxStore;
   events: OutboxStore;
+  /**
+   * Publishes a result held by the ledger (no outbox file); true once the broker acked it. Absent
+   * (tests, or disabled): every result goes through an outbox file first.
+   */
+  publishResult?: (raw: string) => Promise<boolean>;
   /** A result or event file was written: publish it now rather than at the next drain pass. */
   publishNow?: (kind: OutboxKind, name: string) => void;
   /** Told once the result of a request is in the outbox (local scheduler completions). */
@@ -42,6 +47,8 @@ export interface CommandDeps {
 }
 
 const KV_READ_TIMEOUT_MS = 2_000;
+/** Results up to this size are held by the ledger line instead of an outbox file first. */
+export const HELD_RESULT_MAX_BYTES = 256 * 1024;
 /** Node timers fire at once beyond 2^31−1 ms; longer waits are taken in laps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const lap = (ms: number): number => Math.min(MAX_TIMER_MS, Math.max(0, ms));
@@ -280,21 +287,59 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
     return;
   }
 
-  // 6.7: the result file exists before the record says finished. A full or failing disk must
-  // not lose the result: both writes are retried until they succeed (or the agent stops, and the
-  // next start reports the run from the ledger).
-  const name = await untilWritten("result file", log, signal, () =>
-    deps.results.write(file.payload, file.privateMembers),
-  );
-  deps.publishNow?.("result", name);
-  await untilWritten("ledger record", log, signal, () =>
-    deps.ledger.markFinished(input.requestId, { finishedAt, exitCode }),
-  );
+  const raw = JSON.stringify({ ...file.payload, ...file.privateMembers });
+  if (deps.publishResult && Buffer.byteLength(raw) <= HELD_RESULT_MAX_BYTES) {
+    // The `finished` line holds the result: one journal sync makes both durable, where a result
+    // file costs two fsyncs. Published from memory, then written to the outbox only if the
+    // broker did not take it. Retried until written, like the file below.
+    await untilWritten("ledger record", log, signal, () =>
+      deps.ledger.markFinished(input.requestId, { finishedAt, exitCode, result: raw }),
+    );
+    void handOverResult(deps, input.requestId, raw, file, log);
+  } else {
+    // 6.7: the result file exists before the record says finished. A full or failing disk must
+    // not lose the result: both writes are retried until they succeed (or the agent stops, and
+    // the next start reports the run from the ledger).
+    const name = await untilWritten("result file", log, signal, () =>
+      deps.results.write(file.payload, file.privateMembers),
+    );
+    deps.publishNow?.("result", name);
+    await untilWritten("ledger record", log, signal, () =>
+      deps.ledger.markFinished(input.requestId, { finishedAt, exitCode }),
+    );
+  }
   log.info(
     { exit_code: exitCode, duration_ms: finishedAt - (facts.startedAt ?? now) },
     "command finished",
   );
   deps.onResult?.(input.requestId, exitCode, finishedAt);
+}
+
+/**
+ * A result the ledger holds: published now, or put in the outbox for the drain when the broker
+ * does not take it; either way the record lets go of it. If the agent stops first, the next
+ * start moves it to the outbox (recovery).
+ */
+async function handOverResult(
+  deps: CommandDeps,
+  requestId: string,
+  raw: string,
+  file: { payload: Record<string, unknown>; privateMembers: Record<string, unknown> },
+  log: AgentContext["log"],
+): Promise<void> {
+  try {
+    if (!(await deps.publishResult!(raw))) {
+      await untilWritten("result file", log, new AbortController().signal, () =>
+        deps.results.write(file.payload, file.privateMembers),
+      );
+    }
+    await deps.ledger.releaseResult(requestId);
+  } catch (err) {
+    log.warn(
+      { err: err instanceof Error ? err.message : String(err) },
+      "result hand-over interrupted; the next start moves it to the outbox",
+    );
+  }
 }
 
 /** Retries a local write (1 s doubling to 30 s), logging the first failure and every tenth. */

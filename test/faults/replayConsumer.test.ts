@@ -85,7 +85,10 @@ describe("replay consumer faults (behavior.md §9)", () => {
     const early = s.runCommand("echo early");
     await s.publish(early);
     await s.agent.waitForLog({ msg: "command finished", request_id: early.requestId });
-    expect(s.outboxFiles().results).toHaveLength(1);
+    // The broker refuses it (no RESULTS): the result the ledger held goes to the outbox file.
+    await waitFor(() => s!.outboxFiles().results.length === 1, {
+      what: "the result to wait in the outbox",
+    });
 
     await s.bootstrap();
     // Published once EXEC exists: retained, so it arrives live and by replay.

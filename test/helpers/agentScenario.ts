@@ -306,7 +306,8 @@ export class AgentScenario {
     await waitFor(
       () => {
         rec = this.ledgerRecord(requestId);
-        return rec?.state === "finished";
+        // Settled: no longer holding its result (published or handed to the outbox).
+        return rec?.state === "finished" && rec.result === undefined;
       },
       { timeoutMs, what: `the ledger record of ${requestId} to be finished` },
     );

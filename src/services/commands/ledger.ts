@@ -218,7 +218,10 @@ export class Ledger {
    * actor). No record → no-op too: records only disappear by pruning, which takes finished
    * ones, and signature refusals are never recorded (§17.5).
    */
-  markFinished(requestId: string, end: { finishedAt: EpochMs; exitCode: number }): Promise<void> {
+  markFinished(
+    requestId: string,
+    end: { finishedAt: EpochMs; exitCode: number; result?: string },
+  ): Promise<void> {
     return this.#transition(
       requestId,
       "finished",
@@ -229,6 +232,32 @@ export class Ledger {
       },
       true,
     );
+  }
+
+  /**
+   * The result kept by `markFinished` is published or in the outbox now: the record lets go of
+   * it. Lazy (the next sync takes it along): if it is lost, the next start puts the result in
+   * the outbox again and the broker's duplicate window absorbs the second publish.
+   */
+  releaseResult(requestId: string): Promise<void> {
+    return this.#transition(
+      requestId,
+      "finished",
+      (r) => {
+        if (r.result === undefined) return undefined;
+        const { result: _result, ...rest } = r;
+        return rest;
+      },
+      true,
+      false,
+    );
+  }
+
+  /** Finished records still holding their result (recovery: §6.6 as extended by the journal). */
+  heldResults(): LedgerRecord[] {
+    const out: LedgerRecord[] = [];
+    for (const r of this.#records.values()) if (r.result !== undefined) out.push(r);
+    return out;
   }
 
   /** Records still to resume or settle at start (§6.6), oldest first. */
@@ -246,7 +275,9 @@ export class Ledger {
   async prune(): Promise<number> {
     const now = this.#clock.now();
     const finished: LedgerRecord[] = [];
-    for (const r of this.#records.values()) if (r.state === "finished") finished.push(r);
+    // A record still holding its result is not done with: never pruned.
+    for (const r of this.#records.values())
+      if (r.state === "finished" && r.result === undefined) finished.push(r);
     finished.sort((a, b) => a.receivedAt - b.receivedAt);
 
     let i = 0;
@@ -310,6 +341,7 @@ export class Ledger {
     state: LedgerRecord["state"],
     next: (r: LedgerRecord) => LedgerRecord | string | undefined,
     missingIsNoop = false,
+    urgent = true,
   ): Promise<void> {
     if (this.#closed) {
       return Promise.reject(
@@ -329,7 +361,7 @@ export class Ledger {
       }
       Object.freeze(updated);
       try {
-        await this.#journal.append(requestId, encodeRecord(updated), true);
+        await this.#journal.append(requestId, encodeRecord(updated), urgent);
       } catch (err) {
         throw new Error(
           `ledger: cannot write ${updated.state} record of request_id ${requestId}: ${(err as Error).message}`,
@@ -368,7 +400,7 @@ export class Ledger {
     const order = this.#finishedOrder;
     while (this.#records.size > this.#maxRecords && this.#finishedHead < order.length) {
       const r = this.#records.get(order[this.#finishedHead++]!);
-      if (r?.state === "finished") this.#remove(r);
+      if (r?.state === "finished" && r.result === undefined) this.#remove(r);
     }
     if (this.#finishedHead > 1024 && this.#finishedHead * 2 > order.length) {
       this.#finishedOrder = order.slice(this.#finishedHead);

@@ -25,6 +25,11 @@ export interface LedgerRecord {
   spawnAt?: EpochMs;
   finishedAt?: EpochMs;
   exitCode?: number;
+  /**
+   * `finished` only: the result file's text (payload and private members), kept here until the
+   * result is published or written to the outbox — the ledger line is its durable copy.
+   */
+  result?: string;
 }
 
 const STATES: readonly LedgerState[] = ["admitted", "launching", "running", "finished"];
@@ -66,6 +71,7 @@ export function encodeRecord(r: LedgerRecord): string {
   if (r.spawnAt !== undefined) out.spawn_at = r.spawnAt;
   if (r.finishedAt !== undefined) out.finished_at = r.finishedAt;
   if (r.exitCode !== undefined) out.exit_code = r.exitCode;
+  if (finished && r.result !== undefined) out.result = r.result;
   return JSON.stringify(out);
 }
 
@@ -138,6 +144,11 @@ export function decodeRecord(text: string, expectedRequestId?: string): Decoded<
   if (o.exit_code !== undefined) {
     if (!Number.isSafeInteger(o.exit_code)) return fail("exit_code", "expected an integer");
     record.exitCode = o.exit_code as number;
+  }
+  if (o.result !== undefined) {
+    if (typeof o.result !== "string") return fail("result", "expected a string");
+    if (record.state !== "finished") return fail("result", `not allowed in state ${state}`);
+    record.result = o.result;
   }
   if (record.state !== "finished") {
     if (o.command !== undefined) record.command = o.command;

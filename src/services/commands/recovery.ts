@@ -1,6 +1,8 @@
 import type { Logger } from "../logging/logger.js";
+import { splitPrivate } from "../outbox/resultFile.js";
 import type { OutboxStore } from "../outbox/store.js";
 import { decodeCommand } from "../wire/index.js";
+import { parseJson } from "../wire/json.js";
 import type { Ledger } from "./ledger.js";
 import type { AdmittedCommand } from "./pipeline.js";
 import { syntheticResult } from "./report.js";
@@ -26,6 +28,13 @@ export async function recoverLedger(deps: {
   log: Logger;
 }): Promise<Resumable[]> {
   const resumable: Resumable[] = [];
+  // Results that were durable in the ledger only: maybe published, maybe not. The outbox takes
+  // them now (a second publish of one that made it is absorbed by the duplicate window).
+  for (const rec of deps.ledger.heldResults()) {
+    const log = deps.log.child({ request_id: rec.requestId });
+    await heldResultToOutbox(rec, deps.results, log);
+    await deps.ledger.releaseResult(rec.requestId);
+  }
   for (const rec of deps.ledger.unfinished()) {
     const log = deps.log.child({ request_id: rec.requestId, result_id: rec.resultId });
     const decoded = rec.command === undefined ? null : decodeCommand(rec.command);
@@ -87,4 +96,24 @@ export async function recoverLedger(deps: {
     resumable.push({ admitted, resume });
   }
   return resumable;
+}
+
+/** Writes a result the ledger held to the outbox unless it is there already. */
+async function heldResultToOutbox(
+  rec: { result?: string },
+  results: OutboxStore,
+  log: Logger,
+): Promise<void> {
+  const parsed = parseJson(Buffer.from(rec.result ?? "", "utf8"));
+  if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) {
+    log.error(
+      { err: parsed.ok ? "not an object" : parsed.error.message },
+      "result held by the ledger is unreadable; dropped",
+    );
+    return;
+  }
+  const { payload, privateMembers } = splitPrivate(parsed.value as Record<string, unknown>);
+  if (typeof payload.result_id === "string" && (await results.has(payload.result_id))) return;
+  await results.write(payload, privateMembers);
+  log.info("result held by the ledger moved to the outbox");
 }

@@ -146,6 +146,32 @@ export class OutboxDrainer {
     }
   }
 
+  /**
+   * Publishes a result that is durable elsewhere (the ledger holds it) without an outbox file:
+   * fitted like a file's, sent, PubAck awaited. True once acked; false when it could not be
+   * (not connected, refused, no ack): the caller then writes it to the outbox. Never rejects.
+   */
+  async publishResult(raw: Buffer): Promise<boolean> {
+    if (!this.#o.publisher.connected()) return false;
+    const log = this.#o.log.child({ outbox: "ledger" });
+    try {
+      const prepared = await this.#prepareResult(raw, log, this.#ackTimeoutMs);
+      if (typeof prepared === "string") {
+        log.error({ reason: prepared }, "result not publishable; left to the outbox");
+        return false;
+      }
+      await this.#o.publisher.publish(prepared.subject, prepared.data, {
+        msgId: prepared.msgId,
+        timeoutMs: this.#ackTimeoutMs,
+      });
+      await prepared.published();
+      return true;
+    } catch (err) {
+      log.debug({ err: describeError(err) }, "immediate result publish failed; left to the outbox");
+      return false;
+    }
+  }
+
   /** Makes the pass in progress end after its current file. */
   requestStop(): void {
     this.#stopRequested = true;

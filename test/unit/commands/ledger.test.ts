@@ -28,6 +28,7 @@ import {
   type LedgerOptions,
 } from "../../../src/services/commands/ledger.js";
 import {
+  decodeRecord,
   encodeRecord,
   fingerprintOf,
   type LedgerRecord,
@@ -370,6 +371,60 @@ describe("states", () => {
     await ledger.close();
     const again = await open();
     expect(again.unfinished().map((r) => r.requestId)).toEqual(["a", "b"]);
+  });
+});
+
+describe("results held by the ledger", () => {
+  const raw = JSON.stringify({
+    result_id: "res-1",
+    request_id: "r1",
+    exit_code: 0,
+    _truncated: [],
+  });
+
+  async function finishedWithResult(ledger: Ledger): Promise<void> {
+    await ledger.admit(input("r1"));
+    await ledger.markLaunching(
+      "r1",
+      { resultId: "res-1", startedAt: T0, spawnAt: T0 },
+      { running: true },
+    );
+    await ledger.markFinished("r1", { finishedAt: T0 + 5, exitCode: 0, result: raw });
+  }
+
+  it("keeps the result on disk with the finished record, across a restart, until released", async () => {
+    let ledger = await open();
+    await finishedWithResult(ledger);
+    expect(await onDisk("r1")).toMatchObject({ state: "finished", result: raw });
+    await ledger.close();
+    ledger = await open();
+    expect(ledger.heldResults().map((r) => [r.requestId, r.result])).toEqual([["r1", raw]]);
+    await ledger.releaseResult("r1");
+    expect(ledger.heldResults()).toEqual([]);
+    expect(await onDisk("r1")).toMatchObject({ state: "finished", exit_code: 0 });
+    expect(await onDisk("r1")).not.toHaveProperty("result");
+    await ledger.close();
+    expect((await open()).heldResults()).toEqual([]);
+  });
+
+  it("never prunes or evicts a record that still holds its result", async () => {
+    const ledger = await open({ maxRecords: 1 });
+    await finishedWithResult(ledger);
+    clock.t = T0 + 9 * DAY;
+    await ledger.admit(input("r2", { receivedAt: clock.t }));
+    expect(await ledger.prune()).toBe(0);
+    expect(ledger.lookup("r1")).toBeDefined();
+    await ledger.releaseResult("r1");
+    expect(await ledger.prune()).toBe(1);
+    expect(ledger.lookup("r1")).toBeUndefined();
+  });
+
+  it("refuses a result on a record that is not finished", () => {
+    const line = encodeRecord({ ...legacyRecord("r1"), state: "admitted" });
+    const withResult = line.replace('"state":"admitted"', '"state":"admitted","result":"{}"');
+    const decoded = decodeRecord(withResult, "r1");
+    expect(decoded.ok).toBe(false);
+    expect(decoded.ok ? "" : decoded.error.message).toMatch(/result/);
   });
 });
 
