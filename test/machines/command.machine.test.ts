@@ -10,20 +10,9 @@ import {
 } from "../../src/machines/command.machine.js";
 import type { RunOutcome } from "../../src/services/exec/run.js";
 import type { Command } from "../../src/services/wire/types.js";
+import { sampleCommand } from "../helpers/commands.js";
 
-const command = (over: Partial<Command> = {}): Command => ({
-  id: "m",
-  version: "1",
-  requestId: "r-1",
-  execId: "e-1",
-  shell: "sh",
-  script: "true",
-  timeoutSecs: 5,
-  jitterSecs: null,
-  runAs: "system",
-  staleness: { mode: "cached" },
-  ...over,
-});
+const command = (over: Partial<Command> = {}): Command => sampleCommand({ execId: "e-1", ...over });
 
 const empty = { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 };
 const exited = (exitCode: number): RunOutcome => ({

@@ -9,6 +9,7 @@ import { bootstrapKanade } from "../../../src/services/nats/resources.js";
 import { commandsAll, resultSubject, STREAM_RESULTS } from "../../../src/services/nats/subjects.js";
 import { systemClock } from "../../../src/services/time/clock.js";
 import { encodeCommand } from "../../../src/services/wire/index.js";
+import { sampleCommand } from "../../helpers/commands.js";
 import { NatsServer } from "../../helpers/natsServer.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
@@ -44,18 +45,7 @@ describe("simulated agents", () => {
     await waitFor(() => agents.every((a) => a.replayReadyAt.length > 0), { what: "durables" });
 
     const requestId = "fleet-test-1";
-    const body = encodeCommand({
-      id: "m",
-      version: "1",
-      requestId,
-      execId: null,
-      shell: "sh",
-      script: "true",
-      timeoutSecs: 5,
-      jitterSecs: null,
-      runAs: "system",
-      staleness: { mode: "cached" },
-    });
+    const body = encodeCommand(sampleCommand({ requestId }));
     nc.publish(commandsAll(), JSON.stringify(body));
     await nc.flush();
     const jsm = await jetstreamManager(nc);

@@ -17,6 +17,7 @@ import {
 import { signCommandBody } from "../../../src/services/signing/sign.js";
 import { encodeCommand } from "../../../src/services/wire/index.js";
 import type { Command } from "../../../src/services/wire/types.js";
+import { sampleCommand } from "../../helpers/commands.js";
 import { removeTempDir, tempDir } from "../../helpers/tmp.js";
 import { waitFor } from "../../helpers/waitFor.js";
 import { captureLog, ManualClock, vector, vectorSeed } from "./kit.js";
@@ -24,18 +25,8 @@ import { captureLog, ManualClock, vector, vectorSeed } from "./kit.js";
 const PC = "PC1";
 const T0 = vector.at_ms + 1_000;
 
-const cmd = (requestId: string): Command => ({
-  id: "manifest-x",
-  version: "1",
-  requestId,
-  execId: `exec-${requestId}`,
-  shell: "sh",
-  script: "true",
-  timeoutSecs: 5,
-  jitterSecs: null,
-  runAs: "system",
-  staleness: { mode: "cached" },
-});
+const cmd = (requestId: string): Command =>
+  sampleCommand({ id: "manifest-x", requestId, execId: `exec-${requestId}` });
 
 const dirs: string[] = [];
 afterEach(() => {

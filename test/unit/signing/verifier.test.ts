@@ -10,6 +10,7 @@ import {
 } from "../../../src/services/signing/index.js";
 import { classifyCommandMessage } from "../../../src/services/wire/commandEnvelope.js";
 import type { Command } from "../../../src/services/wire/types.js";
+import { sampleCommand } from "../../helpers/commands.js";
 import { captureLog, lookup, ManualClock, utf8, vector } from "./kit.js";
 
 const PC = "PC1";
@@ -51,18 +52,7 @@ function input(body: string, headers: Record<string, string>) {
   };
 }
 
-const command = (requestId = "req-1"): Command => ({
-  id: "m",
-  version: "1",
-  requestId,
-  execId: null,
-  shell: "sh",
-  script: "true",
-  timeoutSecs: 5,
-  jitterSecs: null,
-  runAs: "system",
-  staleness: { mode: "cached" },
-});
+const command = (requestId = "req-1"): Command => sampleCommand({ requestId });
 
 describe("CommandVerifier outcomes (behavior.md 17.3)", () => {
   const { headers, body } = vector;
