@@ -1,5 +1,5 @@
 import { Subject } from "rxjs";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import type { IntakeMessage } from "../../../src/services/commands/intake.js";
 import { Ledger } from "../../../src/services/commands/ledger.js";
 import {
@@ -27,11 +27,17 @@ const body = (over: Record<string, unknown> = {}) =>
     }),
   );
 
+const ledgers: Ledger[] = [];
+afterEach(async () => {
+  for (const l of ledgers.splice(0)) await l.close();
+});
+
 async function setup() {
   const ledger = await Ledger.open(tempDir("pipeline-"), {
     clock: systemClock,
     log: silentLogger(),
   });
+  ledgers.push(ledger);
   const intake$ = new Subject<IntakeMessage>();
   const local$ = new Subject<LocalCommand>();
   const out: AdmittedCommand[] = [];

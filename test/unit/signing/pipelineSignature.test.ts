@@ -22,6 +22,11 @@ import { removeTempDir, tempDir } from "../../helpers/tmp.js";
 import { waitFor } from "../../helpers/waitFor.js";
 import { captureLog, ManualClock, vector, vectorSeed } from "./kit.js";
 
+const ledgers: Ledger[] = [];
+afterEach(async () => {
+  for (const l of ledgers.splice(0)) await l.close();
+});
+
 const PC = "PC1";
 const T0 = vector.at_ms + 1_000;
 
@@ -39,6 +44,7 @@ async function setUp(opts: { require: boolean; failWrite?: boolean }) {
   const clock = new ManualClock(T0);
   const captured = captureLog();
   const ledger = await Ledger.open(dir, { clock, log: captured.log });
+  ledgers.push(ledger);
   const verifier = new CommandVerifier({
     pcId: PC,
     require: opts.require,
@@ -195,6 +201,7 @@ describe("admission pipeline without [signing]", () => {
     dirs.push(dir);
     const clock = new ManualClock(T0);
     const ledger = await Ledger.open(dir, { clock, log: captureLog().log });
+    ledgers.push(ledger);
     const intake$ = new Subject<IntakeMessage>();
     const out = firstValueFrom(
       admissionPipeline(intake$, NEVER, {
