@@ -32,12 +32,14 @@ afterEach(async () => {
   for (const l of ledgers.splice(0)) await l.close();
 });
 
-async function setup() {
+async function setup(opts: { admitLingerMs?: number } = {}) {
   const ledger = await Ledger.open(tempDir("pipeline-"), {
     clock: systemClock,
     log: silentLogger(),
+    admitLingerMs: opts.admitLingerMs,
   });
   ledgers.push(ledger);
+  const fresh: string[] = [];
   const intake$ = new Subject<IntakeMessage>();
   const local$ = new Subject<LocalCommand>();
   const out: AdmittedCommand[] = [];
@@ -46,6 +48,7 @@ async function setup() {
     isMember: (g) => g === "canary",
     ledger,
     log: silentLogger(),
+    onNew: (c) => fresh.push(c.requestId),
   }).subscribe((a) => out.push(a));
   const acks: string[] = [];
   const send = (subject: string, data: Uint8Array, source: "live" | "replay" = "live") =>
@@ -56,7 +59,7 @@ async function setup() {
       receivedAt: 1,
       ack: source === "replay" ? () => acks.push(subject) : undefined,
     });
-  return { ledger, intake$, local$, out, acks, send };
+  return { ledger, intake$, local$, out, acks, send, fresh };
 }
 
 describe("admission pipeline", () => {
@@ -78,6 +81,27 @@ describe("admission pipeline", () => {
     await waitFor(() => p.acks.length === 2, { what: "replay acks" });
     expect(p.out.map((a) => a.requestId)).toEqual(["r-1"]);
     expect(p.ledger.lookup("r-1")?.state).toBe("admitted");
+  });
+
+  it("acks a replayed command and its duplicate only once the record is on disk", async () => {
+    const p = await setup({ admitLingerMs: 60_000 });
+    p.send("commands.all", body({ request_id: "r-lazy" }), "replay");
+    p.send("commands.all", body({ request_id: "r-lazy" }), "replay"); // a duplicate copy
+    await waitFor(() => p.out.length === 1, { what: "admission" });
+    expect(p.acks).toEqual([]); // admitted in memory only: acking now could lose it
+    await p.ledger.durable("r-lazy"); // the next sync (here: asked for) brings both acks
+    await waitFor(() => p.acks.length === 2, { what: "both acks after the sync" });
+  });
+
+  it("tells about a decoded command only while its request_id is new (gate reads start early)", async () => {
+    const p = await setup();
+    p.send("commands.all", body({ request_id: "r-a" }));
+    await waitFor(() => p.out.length === 1, { what: "admission" });
+    p.send("commands.all", body({ request_id: "r-a" }), "replay");
+    p.send("commands.all", new TextEncoder().encode("{not json"));
+    p.send("commands.all", body({ request_id: "r-bad", shell: "bash" }));
+    await waitFor(() => p.out.length === 2, { what: "the rejected one" });
+    expect(p.fresh).toEqual(["r-a"]);
   });
 
   it("drops (and acks) what is not mine or not decodable; rejects a bad schema with its request_id", async () => {
