@@ -42,7 +42,7 @@ export interface CommandDeps {
   publishResult?: (raw: string) => Promise<boolean>;
   /** A result or event file was written: publish it now rather than at the next drain pass. */
   publishNow?: (kind: OutboxKind, name: string) => void;
-  /** Told once the result of a request is in the outbox (local scheduler completions). */
+  /** Told once the result of a request is durable (local scheduler completions). */
   onResult?: (requestId: string, exitCode: number, finishedAt: number) => void;
 }
 
