@@ -336,7 +336,16 @@ describe("outbox drain against a real broker", () => {
       timeoutMs: 20_000,
     });
 
-    const ids = (await messages(env.jsm, "RESULTS")).map((m) => m.header?.get("Nats-Msg-Id"));
+    // The test's own admin connection reconnects on its own schedule after the restart.
+    let stored: StoredMsg[] = [];
+    await waitFor(
+      async () => {
+        stored = await messages(env.jsm, "RESULTS");
+        return true;
+      },
+      { what: "the admin connection to read RESULTS again", timeoutMs: 20_000 },
+    );
+    const ids = stored.map((m) => m.header?.get("Nats-Msg-Id"));
     expect(ids).toHaveLength(rs.length);
     expect(new Set(ids)).toEqual(new Set(rs.map((r) => r.resultId)));
   });
