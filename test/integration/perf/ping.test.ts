@@ -98,6 +98,7 @@ describe("ping responder", () => {
     await t.ping();
 
     t.responder.stop();
+    await rebuilt.flush(); // the server has the unsubscription before the request
     await expect(t.obs.request(t.subject, "", { timeout: 1_000 })).rejects.toThrow(
       /no responders/i,
     );
