@@ -75,6 +75,9 @@ export class Ledger {
   #finishedHead = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Record files of the per-file layout read at open, deleted once the journal holds them. */
+  #legacyFiles: string[] = [];
+  #legacyWrites: Promise<void>[] = [];
 
   private constructor(dir: string, opts: LedgerOptions) {
     this.#dir = dir;
@@ -516,9 +519,6 @@ export class Ledger {
     }
     return loaded;
   }
-
-  #legacyFiles: string[] = [];
-  #legacyWrites: Promise<void>[] = [];
 
   /** Once their records are in the compacted journal, the old files go. */
   async #removeLegacyFiles(): Promise<void> {

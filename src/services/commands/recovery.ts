@@ -1,8 +1,7 @@
 import type { Logger } from "../logging/logger.js";
-import { splitPrivate } from "../outbox/resultFile.js";
+import { parseOutboxFile } from "../outbox/resultFile.js";
 import type { OutboxStore } from "../outbox/store.js";
 import { decodeCommand } from "../wire/index.js";
-import { parseJson } from "../wire/json.js";
 import type { Ledger } from "./ledger.js";
 import type { AdmittedCommand } from "./pipeline.js";
 import { syntheticResult } from "./report.js";
@@ -104,15 +103,12 @@ async function heldResultToOutbox(
   results: OutboxStore,
   log: Logger,
 ): Promise<void> {
-  const parsed = parseJson(Buffer.from(rec.result ?? "", "utf8"));
-  if (!parsed.ok || typeof parsed.value !== "object" || parsed.value === null) {
-    log.error(
-      { err: parsed.ok ? "not an object" : parsed.error.message },
-      "result held by the ledger is unreadable; dropped",
-    );
+  const file = parseOutboxFile(Buffer.from(rec.result ?? "", "utf8"));
+  if (typeof file === "string") {
+    log.error({ err: file }, "result held by the ledger is unreadable; dropped");
     return;
   }
-  const { payload, privateMembers } = splitPrivate(parsed.value as Record<string, unknown>);
+  const { payload, privateMembers } = file;
   if (typeof payload.result_id === "string" && (await results.has(payload.result_id))) return;
   await results.write(payload, privateMembers);
   log.info("result held by the ledger moved to the outbox");

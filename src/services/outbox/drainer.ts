@@ -5,7 +5,6 @@ import type { Clock } from "../time/clock.js";
 import { decodeEventStarted, encodeEventStarted } from "../wire/eventStarted.js";
 import { decodeExecResult } from "../wire/execResult.js";
 import { dottedNameProblem, tokenProblem } from "../wire/ids.js";
-import { parseJson } from "../wire/json.js";
 import type { EventStarted, ExecResult } from "../wire/types.js";
 import {
   classifyPublishError,
@@ -18,7 +17,7 @@ import {
 } from "./failures.js";
 import { fitExecResult, payloadBudget } from "./fit.js";
 import { PUBACK_TIMEOUT_MS, type Publisher } from "./publisher.js";
-import { sourcesFromFile, splitPrivate } from "./resultFile.js";
+import { parseOutboxFile, sourcesFromFile } from "./resultFile.js";
 import type { OutboxEntry, OutboxStore } from "./store.js";
 
 export type OutboxKind = "result" | "event";
@@ -160,10 +159,7 @@ export class OutboxDrainer {
         log.error({ reason: prepared }, "result not publishable; left to the outbox");
         return false;
       }
-      await this.#o.publisher.publish(prepared.subject, prepared.data, {
-        msgId: prepared.msgId,
-        timeoutMs: this.#ackTimeoutMs,
-      });
+      await this.#send(prepared, this.#ackTimeoutMs);
       await prepared.published();
       return true;
     } catch (err) {
@@ -286,6 +282,18 @@ export class OutboxDrainer {
     }
   }
 
+  /** Publishes with `Nats-Msg-Id` and waits for the PubAck (rejects without one). */
+  async #send(prepared: Prepared, timeoutMs: number): Promise<void> {
+    const ack = await this.#o.publisher.publish(prepared.subject, prepared.data, {
+      msgId: prepared.msgId,
+      timeoutMs,
+    });
+    prepared.log.debug(
+      { subject: prepared.subject, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate },
+      "result or event published",
+    );
+  }
+
   /** `#processFile` unless the file is already being processed (then undefined). */
   async #processClaimed(
     store: OutboxStore,
@@ -341,14 +349,7 @@ export class OutboxDrainer {
     }
 
     try {
-      const ack = await this.#o.publisher.publish(prepared.subject, prepared.data, {
-        msgId: prepared.msgId,
-        timeoutMs: this.#timeout(opts),
-      });
-      prepared.log.debug(
-        { subject: prepared.subject, stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate },
-        "outbox file published",
-      );
+      await this.#send(prepared, this.#timeout(opts));
     } catch (err) {
       return { kind: "failed", cls: classifyPublishError(err), error: describeError(err) };
     }
@@ -375,7 +376,7 @@ export class OutboxDrainer {
   }
 
   async #prepareResult(raw: Buffer, log: Logger, timeoutMs: number): Promise<Prepared | string> {
-    const parsed = parseFile(raw);
+    const parsed = parseOutboxFile(raw);
     if (typeof parsed === "string") return parsed;
     const decoded = decodeExecResult(parsed.payload);
     if (!decoded.ok) return `not an ExecResult: ${decoded.error.message}`;
@@ -467,7 +468,7 @@ function prepareEvent(
   log: Logger,
   hook: PublishedHook | undefined,
 ): Prepared | string {
-  const parsed = parseFile(raw);
+  const parsed = parseOutboxFile(raw);
   if (typeof parsed === "string") return parsed;
   const decoded = decodeEventStarted(parsed.payload);
   if (!decoded.ok) return `not an EventStarted: ${decoded.error.message}`;
@@ -483,19 +484,6 @@ function prepareEvent(
     published: () => hook?.("event", event),
     log: log.child({ request_id: event.requestId, result_id: event.resultId }),
   };
-}
-
-/** The file's payload and private members, or why it cannot be published. */
-function parseFile(
-  raw: Buffer,
-): { payload: Record<string, unknown>; privateMembers: Record<string, unknown> } | string {
-  const parsed = parseJson(raw);
-  if (!parsed.ok) return parsed.error.message;
-  const value = parsed.value;
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "not a JSON object";
-  }
-  return splitPrivate(value as Record<string, unknown>);
 }
 
 function idProblem(

@@ -9,6 +9,7 @@
 
 import type { CapturedStream, StreamName } from "../exec/capture.js";
 import { encodeExecResult } from "../wire/execResult.js";
+import { parseJson } from "../wire/json.js";
 import type { ExecResult } from "../wire/types.js";
 import {
   renderWhole,
@@ -115,4 +116,15 @@ export function splitPrivate(file: Readonly<Record<string, unknown>>): OutboxFil
     else payload[key] = value;
   }
   return { payload, privateMembers };
+}
+
+/** A file's bytes as payload and private members, or why they are not an outbox file. */
+export function parseOutboxFile(raw: Buffer): OutboxFileContent | string {
+  const parsed = parseJson(raw);
+  if (!parsed.ok) return parsed.error.message;
+  const value = parsed.value;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "not a JSON object";
+  }
+  return splitPrivate(value as Record<string, unknown>);
 }
