@@ -20,6 +20,7 @@ import { recoverLedger } from "./services/commands/recovery.js";
 import { syntheticResult } from "./services/commands/report.js";
 import { Slots } from "./services/commands/slots.js";
 import { type AgentConfig, toConnectionOptions } from "./services/config/index.js";
+import { SpawnHelper } from "./services/exec/spawnHelper.js";
 import type { DataDirLayout } from "./services/fs/dataDir.js";
 import type { Logger } from "./services/logging/logger.js";
 import { closeConnection, openConnection, watchConnection } from "./services/nats/connection.js";
@@ -147,6 +148,11 @@ export async function startDaemon({
   );
 
   const gateReads = new GateReads(kvLookup(ctx), clock);
+  // Windows creates processes without copying the parent: only POSIX agents need the helper.
+  const spawnHelper =
+    process.platform === "win32"
+      ? undefined
+      : new SpawnHelper({ log: log.child({ component: "spawner" }) });
 
   const drainer = new OutboxDrainer({
     events,
@@ -273,6 +279,7 @@ export async function startDaemon({
           results,
           events,
           publishNow: (kind, name) => void drainer.publishNow(kind, name),
+          spawner: spawnHelper,
           publishResult: (raw) => drainer.publishResult(Buffer.from(raw, "utf8")),
           onResult: (requestId, exitCode, finishedAt) => {
             localWaiters.get(requestId)?.({ exitCode, finishedAt });
@@ -381,6 +388,7 @@ export async function startDaemon({
       releaseHealth.stop();
       root.send({ type: "STOP" });
       await toPromise(root).catch(() => {});
+      spawnHelper?.close();
       await ledger.close().catch(() => {});
       return exitCode;
     },

@@ -16,7 +16,13 @@ import { evaluateGates, type KvLookup } from "../services/commands/gates.js";
 import type { Ledger } from "../services/commands/ledger.js";
 import { runResult, syntheticResult } from "../services/commands/report.js";
 import type { Slots } from "../services/commands/slots.js";
-import { buildInvocation, type RunHandle, resolveCwd, startRun } from "../services/exec/index.js";
+import {
+  buildInvocation,
+  type RunHandle,
+  resolveCwd,
+  type Spawner,
+  startRun,
+} from "../services/exec/index.js";
 import { failedToStartNote } from "../services/exec/notes.js";
 import { openExistingBucket } from "../services/kv/bucket.js";
 import { followSubscription } from "../services/nats/followSubscription.js";
@@ -42,6 +48,8 @@ export interface CommandDeps {
   publishResult?: (raw: string) => Promise<boolean>;
   /** A result or event file was written: publish it now rather than at the next drain pass. */
   publishNow?: (kind: OutboxKind, name: string) => void;
+  /** Who forks the children (the spawn helper on POSIX); the agent's own process when absent. */
+  spawner?: Spawner;
   /** Told once the result of a request is durable (local scheduler completions). */
   onResult?: (requestId: string, exitCode: number, finishedAt: number) => void;
 }
@@ -217,6 +225,7 @@ function runChild(
       timeoutMs: command.timeoutSecs * 1000,
       execId: command.execId ?? undefined,
       platform: ctx.platform,
+      spawner: deps.spawner,
       logger: ctx.log.child({
         request_id: requestId,
         exec_id: command.execId ?? undefined,

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { OUTCOME_UNKNOWN_NOTE } from "../../src/services/commands/recovery.js";
@@ -13,6 +13,71 @@ afterEach(async () => {
   for (const m of marks.splice(0)) killMatching(m);
   await s?.close();
   s = undefined;
+});
+
+/** The spawn helper the agent `agentPid` started, if one runs. */
+function helperOf(agentPid: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
+      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (Number(ppid) === agentPid && state !== "Z" && cmd.includes("kanade-agent spawn helper"))
+        return Number(entry);
+    } catch {}
+  }
+  return undefined;
+}
+
+const isAlive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+};
+
+describe("spawn helper faults", () => {
+  it("the spawn helper SIGKILLed during a run: result -1 saying so, the script killed, the next command runs", async () => {
+    s = await AgentScenario.start();
+    const mark = marker();
+    marks.push(mark);
+    const cmd = s.runCommand(`sleep 30.${mark}`);
+    await s.publish(cmd);
+    await waitFor(() => pidsMatching(mark).length > 0, { what: "the marked sleep to run" });
+    const helper = helperOf(s.agent.pid!);
+    expect(helper).toBeGreaterThan(0);
+
+    process.kill(helper!, "SIGKILL");
+    const r = await s.waitResult(cmd.requestId);
+    expect(r.exit_code).toBe(-1);
+    expect(r.stderr).toBe(
+      "[agent: the spawn helper was killed by SIGKILL; the script was killed, its exit code is unknown]",
+    );
+    await waitFor(() => pidsMatching(mark).length === 0, { what: "the orphaned script to die" });
+    expect(s.agent.running).toBe(true);
+    expect(s.logCount("spawn helper was killed by SIGKILL")).toBe(1);
+
+    const next = s.runCommand("echo after");
+    await s.publish(next);
+    expect((await s.waitResult(next.requestId)).stdout).toBe("after\n");
+    expect(helperOf(s.agent.pid!)).not.toBe(helper);
+    expect(s.runsOf(cmd.requestId)).toBe(1);
+  });
+
+  it("the agent SIGKILLed: its spawn helper exits too", async () => {
+    s = await AgentScenario.start();
+    const cmd = s.runCommand("echo warm");
+    await s.publish(cmd);
+    await s.waitResult(cmd.requestId);
+    const agentPid = s.agent.pid!;
+    const helper = helperOf(agentPid);
+    expect(helper).toBeGreaterThan(0);
+    await s.agent.kill();
+    await waitFor(() => !isAlive(helper!), { what: "the helper to exit with its agent" });
+  });
 });
 
 describe("agent crashes (behavior.md 6.6, 18.2)", () => {

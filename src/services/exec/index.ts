@@ -5,3 +5,5 @@ export * from "./invocation.js";
 export * from "./kill.js";
 export * from "./notes.js";
 export * from "./run.js";
+export * from "./spawner.js";
+export * from "./spawnHelper.js";

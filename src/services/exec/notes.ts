@@ -11,6 +11,9 @@ export const STOPPING_NOTE = "killed: agent stopping";
 export const signalNote = (signal: string): string => `terminated by signal ${signal}`;
 export const captureFailedNote = (stream: StreamName, reason: string): string =>
   `[agent: ${stream} capture failed: ${reason}]`;
+/** Not in wire §4.4: the process watching the child died, so its exit code cannot be known. */
+export const lostNote = (reason: string): string =>
+  `[agent: ${reason}; the script was killed, its exit code is unknown]`;
 export const failedToStartNote = (reason: string): string => `failed to start: ${reason}`;
 
 export function killNote(

@@ -1,7 +1,6 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import type { Readable } from "node:stream";
 import type { Logger } from "../logging/logger.js";
 import { type Clock, systemClock } from "../time/clock.js";
 import {
@@ -19,8 +18,10 @@ import {
   failedToStartNote,
   type KillReason,
   killNote,
+  lostNote,
   signalNote,
 } from "./notes.js";
+import { type ChildControl, type ChildSink, inProcessSpawner, type Spawner } from "./spawner.js";
 
 export type { KillReason } from "./notes.js";
 
@@ -53,6 +54,8 @@ export interface RunHandle {
    * `graceMs` is the POSIX TERM → KILL delay (default `killGraceMs`; 1.5 s when stopping, 18.2).
    */
   kill(reason: KillReason, graceMs?: number): boolean;
+  /** The pid once the child runs (a spawn helper answers asynchronously); undefined if it never did. */
+  readonly started: Promise<number | undefined>;
   /** Settles once the child exited and its pipes closed or drained; never rejects. */
   readonly done: Promise<RunOutcome>;
 }
@@ -76,6 +79,8 @@ export interface StartRunOptions {
   clock?: Clock;
   platform?: NodeJS.Platform;
   logger?: Logger;
+  /** Who forks the child: the spawn helper on POSIX agents; this process by default. */
+  spawner?: Spawner;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
@@ -96,9 +101,10 @@ export function startRun(opts: StartRunOptions): RunHandle {
   return new Run(opts);
 }
 
-class Run implements RunHandle {
+class Run implements RunHandle, ChildSink {
   readonly spawnedAt: number;
   readonly done: Promise<RunOutcome>;
+  readonly started: Promise<number | undefined>;
 
   private readonly clock: Clock;
   private readonly platform: NodeJS.Platform;
@@ -111,17 +117,23 @@ class Run implements RunHandle {
   private readonly out: StreamCapture;
   private readonly err: StreamCapture;
   private readonly notes: string[] = [];
+  private readonly file: string;
 
-  private child: ChildProcess | undefined;
+  private childPid: number | undefined;
+  private control: ChildControl | undefined;
+  /** Asked to spawn, not yet told whether it did (the helper answers asynchronously). */
+  private starting = false;
   private resolve!: (outcome: RunOutcome) => void;
+  private resolveStarted!: (pid: number | undefined) => void;
   private settled = false;
   /** Files were staged in `scriptDir` (7.15: removed when the run ends). */
   private staged = false;
-  private exited = false;
+  private childExited = false;
   private exitCode: number | null = null;
   private exitSignal: NodeJS.Signals | null = null;
   private readonly open = new Set<StreamName>();
   private killedBy: KillReason | undefined;
+  private killGrace = 0;
   private killSettled = false;
   private killDeadline = 0;
   private timeoutTimer: NodeJS.Timeout | undefined;
@@ -134,6 +146,7 @@ class Run implements RunHandle {
     this.log = opts.logger;
     this.scriptDir = opts.scriptDir;
     this.execId = opts.execId;
+    this.file = opts.invocation.file;
     this.timeoutMs = effectiveTimeoutMs(opts.timeoutMs);
     this.killGraceMs = opts.killGraceMs ?? DEFAULT_KILL_GRACE_MS;
     this.pipeDrainMs = opts.pipeDrainMs ?? DEFAULT_PIPE_DRAIN_MS;
@@ -142,21 +155,32 @@ class Run implements RunHandle {
     this.done = new Promise((resolve) => {
       this.resolve = resolve;
     });
+    this.started = new Promise((resolve) => {
+      this.resolveStarted = resolve;
+    });
     this.spawnedAt = this.clock.now();
-    const problem = this.prepare(opts) ?? this.spawn(opts);
+    const problem = this.prepare(opts);
     if (problem !== undefined) this.failToStart(problem);
+    else this.spawn(opts);
   }
 
   get pid(): number | undefined {
-    return this.child?.pid;
+    return this.childPid;
   }
 
   kill(reason: KillReason, graceMs: number = this.killGraceMs): boolean {
-    const pid = this.child?.pid;
-    if (this.killedBy || this.exited || this.settled || pid === undefined) return false;
+    if (this.killedBy || this.childExited || this.settled) return false;
+    if (this.childPid === undefined && !this.starting) return false;
     this.killedBy = reason;
+    this.killGrace = Math.max(0, graceMs);
     this.clearTimer("timeoutTimer");
-    this.log?.info({ pid, reason }, "killing process tree");
+    // Not spawned yet: the kill lands as soon as the pid is known.
+    if (this.childPid !== undefined) this.terminate(this.childPid);
+    return true;
+  }
+
+  private terminate(pid: number): void {
+    this.log?.info({ pid, reason: this.killedBy }, "killing process tree");
     if (this.platform === "win32") {
       const tk = taskkillInvocation(pid);
       try {
@@ -167,12 +191,11 @@ class Run implements RunHandle {
         this.log?.warn({ pid, err: e }, "taskkill failed");
       }
       this.killSettled = true;
-      return true;
+      return;
     }
     this.signal(pid, "SIGTERM");
-    this.killDeadline = this.clock.monotonic() + Math.max(0, graceMs);
+    this.killDeadline = this.clock.monotonic() + this.killGrace;
     this.watchGroup(pid);
-    return true;
   }
 
   /** Staged files and the working directory; a problem here means the child never starts. */
@@ -199,56 +222,53 @@ class Run implements RunHandle {
     return undefined;
   }
 
-  private spawn(opts: StartRunOptions): string | undefined {
+  private spawn(opts: StartRunOptions): void {
     const { file, args, windowsVerbatimArguments } = opts.invocation;
-    let child: ChildProcess;
-    try {
-      child = spawn(file, args, {
+    this.starting = true;
+    this.control = (opts.spawner ?? inProcessSpawner).spawn(
+      {
+        file,
+        args,
         cwd: opts.cwd,
         env: childEnv(opts.env),
-        // stdin is /dev/null (NUL): empty and at end-of-file from the start (7.8).
-        stdio: ["ignore", "pipe", "pipe"],
         // POSIX: the child leads a new process group, so the whole tree can be signalled (7.12).
         detached: this.platform !== "win32",
-        windowsHide: true,
         windowsVerbatimArguments: windowsVerbatimArguments ?? false,
-      });
-    } catch (e) {
-      return spawnFailure(file, e);
-    }
-    if (child.pid === undefined) {
-      // Node reports a failed spawn (ENOENT, EACCES) with an 'error' event on the next tick.
-      child.once("error", (e) => this.failToStart(spawnFailure(file, e)));
-      return undefined;
-    }
-    this.child = child;
-    this.log?.debug({ pid: child.pid, file }, "child spawned");
-    this.read("stdout", child.stdout, this.out);
-    this.read("stderr", child.stderr, this.err);
-    child.on("error", (e) => this.log?.warn({ pid: child.pid, err: e }, "child process error"));
-    child.once("exit", (code, signal) => this.onExit(code, signal));
-    this.armTimeout(this.clock.monotonic() + this.timeoutMs);
-    return undefined;
+      },
+      this,
+    );
   }
 
-  private read(name: StreamName, stream: Readable | null, capture: StreamCapture): void {
-    if (!stream) return;
-    this.open.add(name);
-    stream.on("data", (chunk: Buffer) => capture.push(chunk));
-    stream.once("error", (e) => {
-      this.notes.push(captureFailedNote(name, errorText(e)));
-      this.closed(name);
-    });
-    stream.once("close", () => this.closed(name));
+  // --- ChildSink: what the spawner reports ---
+
+  spawned(pid: number): void {
+    this.starting = false;
+    this.childPid = pid;
+    this.resolveStarted(pid);
+    this.open.add("stdout");
+    this.open.add("stderr");
+    this.log?.debug({ pid, file: this.file }, "child spawned");
+    if (this.killedBy) this.terminate(pid);
+    else this.armTimeout(this.clock.monotonic() + this.timeoutMs);
   }
 
-  private closed(name: StreamName): void {
-    if (!this.open.delete(name)) return;
+  failed(error: NodeJS.ErrnoException): void {
+    this.starting = false;
+    this.failToStart(spawnFailure(this.file, error));
+  }
+
+  data(pipe: StreamName, chunk: Buffer): void {
+    (pipe === "stdout" ? this.out : this.err).push(chunk);
+  }
+
+  ended(pipe: StreamName, error?: string): void {
+    if (error !== undefined) this.notes.push(captureFailedNote(pipe, error));
+    if (!this.open.delete(pipe)) return;
     this.maybeSettle();
   }
 
-  private onExit(code: number | null, signal: NodeJS.Signals | null): void {
-    this.exited = true;
+  exited(code: number | null, signal: NodeJS.Signals | null): void {
+    this.childExited = true;
     this.exitCode = code;
     this.exitSignal = signal;
     this.clearTimer("timeoutTimer");
@@ -259,13 +279,34 @@ class Run implements RunHandle {
     this.maybeSettle();
   }
 
+  warn(message: string): void {
+    this.log?.warn({ pid: this.childPid, err: message }, "child process error");
+  }
+
+  /** Nobody can tell any more how the child ends: end its tree now rather than leave it unwatched. */
+  lost(reason: string): void {
+    if (this.settled) return;
+    if (this.childExited) {
+      // Only the pipes' last bytes are lost: the exit is known.
+      this.open.clear();
+      this.maybeSettle();
+      return;
+    }
+    this.log?.error({ pid: this.childPid, reason }, "child lost: killing its process group");
+    this.starting = false;
+    this.notes.push(lostNote(reason));
+    const pid = this.childPid;
+    if (pid !== undefined && this.platform !== "win32") this.signal(pid, "SIGKILL");
+    this.open.clear();
+    this.childExited = true;
+    this.killSettled = true;
+    this.maybeSettle();
+  }
+
   private stopReading(): void {
     this.drainTimer = undefined;
-    const child = this.child;
-    for (const name of [...this.open]) {
-      child?.[name]?.destroy();
-      this.open.delete(name);
-    }
+    this.control?.release();
+    this.open.clear();
     this.maybeSettle();
   }
 
@@ -283,6 +324,7 @@ class Run implements RunHandle {
   /** After TERM: done as soon as the group is empty, KILL to whatever is left at the deadline. */
   private watchGroup(pgid: number): void {
     this.killTimer = undefined;
+    if (this.settled) return;
     if (!groupHasLiveMembers(pgid, this.platform)) {
       this.killSettled = true;
       this.maybeSettle();
@@ -307,7 +349,7 @@ class Run implements RunHandle {
   }
 
   private maybeSettle(): void {
-    if (this.settled || !this.exited || this.open.size > 0) return;
+    if (this.settled || !this.childExited || this.open.size > 0) return;
     if (this.killedBy && !this.killSettled) return;
     const notes = [...this.notes];
     let exitCode: number;
@@ -355,6 +397,7 @@ class Run implements RunHandle {
 
   private settle(outcome: RunOutcome): void {
     this.settled = true;
+    this.resolveStarted(this.childPid);
     this.clearTimer("timeoutTimer");
     this.clearTimer("drainTimer");
     this.clearTimer("killTimer");

@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCaptured } from "../../../src/services/exec/capture.js";
 import { buildInvocation, type Invocation } from "../../../src/services/exec/invocation.js";
 import { type RunHandle, type StartRunOptions, startRun } from "../../../src/services/exec/run.js";
+import { inProcessSpawner, type Spawner } from "../../../src/services/exec/spawner.js";
+import { SpawnHelper } from "../../../src/services/exec/spawnHelper.js";
 
 let root: string;
 let runCount = 0;
@@ -16,7 +18,11 @@ beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), "kanade-exec-"));
 });
 
+const helper = new SpawnHelper();
+let spawner: Spawner = inProcessSpawner;
+
 afterAll(() => {
+  helper.close();
   // A failed assertion must not leave sleeping trees behind.
   for (const pgid of groups) {
     if (liveMembers(pgid).length > 0) process.kill(-pgid, "SIGKILL");
@@ -39,9 +45,10 @@ function run(invocation: Invocation, opts: Partial<StartRunOptions> = {}): RunHa
     env: process.env,
     scriptDir: path.join(root, `scripts-${runCount}`),
     timeoutMs: 20_000,
+    spawner,
     ...opts,
   });
-  if (handle.pid !== undefined) groups.push(handle.pid);
+  void handle.started.then((pid) => pid !== undefined && groups.push(pid));
   return handle;
 }
 
@@ -87,10 +94,18 @@ const onPath = (program: string) => {
   }
 };
 
-describe("startRun with real processes (behavior.md 7.3–7.15)", () => {
+describe.each([
+  ["spawned from this process", inProcessSpawner],
+  ["spawned by the spawn helper", helper],
+])("startRun with real processes (behavior.md 7.3–7.15), %s", (_name, using: Spawner) => {
+  beforeAll(() => {
+    spawner = using;
+  });
+
   it("reports the exit code and captures stdout and stderr", async () => {
     const h = run(sh("echo out; printf 'line1\\nerr' >&2; exit 7"));
-    expect(h.pid).toBeGreaterThan(0);
+    expect(await h.started).toBeGreaterThan(0);
+    expect(h.pid).toBe(await h.started);
     expect(h.spawnedAt).toBeGreaterThan(Date.now() - 10_000);
     const o = await h.done;
     expect(o.exitCode).toBe(7);
@@ -129,7 +144,7 @@ describe("startRun with real processes (behavior.md 7.3–7.15)", () => {
   it("a timeout kills the whole tree, grandchild holding stdout included", async () => {
     const t0 = performance.now();
     const h = run(sh("sleep 60 & echo $!; sleep 60"), { timeoutMs: 1000 });
-    const pgid = h.pid!;
+    const pgid = (await h.started)!;
     const o = await h.done;
     const elapsed = performance.now() - t0;
     expect(elapsed).toBeGreaterThanOrEqual(950);
@@ -153,7 +168,7 @@ describe("startRun with real processes (behavior.md 7.3–7.15)", () => {
   });
 
   it("a remote kill ends a running child; the first kill wins, later ones are ignored", async () => {
-    const marker = path.join(root, "kill-started");
+    const marker = path.join(root, `kill-started-${runCount}`);
     const h = run(sh(`echo before; echo warn >&2; touch '${marker}'; sleep 30`), {
       execId: "e-9",
     });
@@ -175,7 +190,7 @@ describe("startRun with real processes (behavior.md 7.3–7.15)", () => {
   });
 
   it("escalates to SIGKILL after the grace when the tree ignores SIGTERM", async () => {
-    const marker = path.join(root, "trap-started");
+    const marker = path.join(root, `trap-started-${runCount}`);
     const h = run(sh(`trap '' TERM; sleep 60 & echo $!; touch '${marker}'; sleep 60`));
     await waitFor("the script to start", () => fs.existsSync(marker));
     const t0 = performance.now();
@@ -228,6 +243,7 @@ describe("startRun with real processes (behavior.md 7.3–7.15)", () => {
     const cwd = path.join(root, "no-such-dir");
     const h = run(sh("echo never"), { cwd });
     expect(h.pid).toBeUndefined();
+    expect(await h.started).toBeUndefined();
     const o = await h.done;
     expect(o.exitCode).toBe(120);
     expect(o.failedToStart).toBe(`working directory ${cwd} does not exist`);

@@ -17,9 +17,11 @@ import { OBJ_AGENT_RELEASES } from "../../../src/services/nats/subjects.js";
 import { readReleaseState } from "../../../src/services/selfupdate/stateFile.js";
 import { systemClock } from "../../../src/services/time/clock.js";
 import { defaultEffectiveConfig } from "../../../src/services/wire/configScope.js";
+import { encodeCommand } from "../../../src/services/wire/index.js";
 import type { EffectiveConfig } from "../../../src/services/wire/types.js";
 import { type SelfUpdateOptions, selfUpdateActor } from "../../../src/wiring/selfUpdate.js";
 import { AgentProcess } from "../../helpers/agentProcess.js";
+import { sampleCommand } from "../../helpers/commands.js";
 import { NatsServer } from "../../helpers/natsServer.js";
 import { tempDir } from "../../helpers/tmp.js";
 import { waitFor, withTimeout } from "../../helpers/waitFor.js";
@@ -171,8 +173,19 @@ describe("self-update from agent_releases", () => {
       version: "0.9.1-b",
       boots: 1,
     });
-    // Signals reach the release unchanged: it runs in the launcher's own process.
+    // The bundle runs commands, through its spawn helper (its source is the bundled engine).
     await agent.waitForLog({ msg: "connected" }, 10_000);
+    const cmd = sampleCommand({ script: "echo from the release" });
+    const result = admin.subscribe(`results.${cmd.requestId}`, { max: 1 });
+    await admin.flush();
+    admin.publish(`commands.pc.${agent.pcId}`, JSON.stringify(encodeCommand(cmd)));
+    for await (const m of result) {
+      expect(m.json()).toMatchObject({ exit_code: 0, stdout: "from the release\n" });
+    }
+    expect(agent.logs.some((l) => /spawn helper/.test(l.text) && l.json?.level === "error")).toBe(
+      false,
+    );
+    // Signals reach the release unchanged: it runs in the launcher's own process.
     expect(await agent.stop()).toBe(0);
   });
 

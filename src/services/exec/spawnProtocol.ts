@@ -1,0 +1,36 @@
+// The messages between the agent and its spawn helper (spawnHelper.ts). Both ends are this
+// checkout's code; nothing here is on the NATS wire.
+
+/** What `child_process.spawn` is given; stdio is always ignore/pipe/pipe (behavior.md 7.8). */
+export interface SpawnSpec {
+  file: string;
+  args: string[];
+  cwd: string | undefined;
+  env: Record<string, string>;
+  /** POSIX: the child leads a new process group (7.12). */
+  detached: boolean;
+  windowsVerbatimArguments: boolean;
+}
+
+export type SpawnOrder =
+  | { op: "spawn"; id: number; spec: SpawnSpec }
+  /** Stop reading the child's pipes and forget it (a descendant holds them open, 7.13). */
+  | { op: "release"; id: number };
+
+export type PipeName = "stdout" | "stderr";
+
+/** The helper's first message: from now on it takes orders. */
+export interface HelperReady {
+  type: "ready";
+}
+
+export type SpawnEvent =
+  | { id: number; type: "spawned"; pid: number }
+  /** The child never ran (ENOENT, EACCES…). */
+  | { id: number; type: "failed"; code: string | undefined; message: string }
+  | { id: number; type: "data"; pipe: PipeName; chunk: Uint8Array }
+  /** The pipe closed; `error` when reading it failed first. */
+  | { id: number; type: "end"; pipe: PipeName; error?: string }
+  | { id: number; type: "exit"; code: number | null; signal: NodeJS.Signals | null }
+  /** An error of the child process after it started (e.g. a failed signal); logged only. */
+  | { id: number; type: "warn"; message: string };
