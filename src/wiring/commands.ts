@@ -204,7 +204,9 @@ function runChild(
     else pending = reason;
   });
   void (async () => {
-    await deps.ledger.markRunning(requestId);
+    // Without jitter the launch already wrote `running`: no turn of the event loop for nothing.
+    if (deps.ledger.lookup(requestId)?.state !== "running")
+      await deps.ledger.markRunning(requestId);
     const scriptDir = join(ctx.layout.scripts, launch.resultId);
     const invocation = buildInvocation({
       shell: command.shell,

@@ -286,17 +286,36 @@ export class AgentScenario {
     );
   }
 
-  /** The ledger record of `requestId` as on disk (its last journal line), or undefined. */
+  /**
+   * The ledger record of `requestId` as on disk, or undefined: its last journal line, or its
+   * `running` line in the intent log when the journal has not caught up (the agent's own rule).
+   */
   ledgerRecord(requestId: string): Record<string, unknown> | undefined {
     const payload = this.#ledgerLines().get(requestId);
     return payload === undefined ? undefined : (JSON.parse(payload) as Record<string, unknown>);
   }
 
   #ledgerLines(): Map<string, string> {
-    const f = join(this.agent.dataDir, "ledger", JOURNAL_FILE);
+    const dir = join(this.agent.dataDir, "ledger");
     const last = new Map<string, string>();
-    if (!existsSync(f)) return last;
-    for (const l of parseJournal(readFileSync(f)).lines) last.set(l.key, l.payload);
+    if (!existsSync(dir)) return last;
+    const read = (name: string) => {
+      try {
+        return parseJournal(readFileSync(join(dir, name))).lines;
+      } catch {
+        return []; // rotated away meanwhile: its lines are in the journal
+      }
+    };
+    const intents = readdirSync(dir)
+      .filter((n) => /^intents-\d+$/.test(n))
+      .flatMap((n) => read(n));
+    for (const l of read(JOURNAL_FILE)) last.set(l.key, l.payload);
+    const behind = new Set([undefined, "admitted", "launching"]);
+    for (const l of intents) {
+      const cur = last.get(l.key);
+      const state = cur === undefined ? undefined : (JSON.parse(cur) as { state: string }).state;
+      if (behind.has(state)) last.set(l.key, l.payload);
+    }
     return last;
   }
 

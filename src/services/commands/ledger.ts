@@ -6,6 +6,7 @@ import type { Dirent } from "node:fs";
 import { copyFile, mkdir, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { removeAtomicLeftovers } from "../fs/atomicWrite.js";
+import { IntentLog } from "../fs/intentLog.js";
 import { Journal } from "../fs/journal.js";
 import type { Logger } from "../logging/logger.js";
 import type { Clock } from "../time/clock.js";
@@ -25,6 +26,12 @@ export const DEFAULT_MAX_AGE_MS = 8 * 24 * 60 * 60 * 1000;
 export const DEFAULT_PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 export const JOURNAL_FILE = "journal";
 const LOAD_CONCURRENCY = 32;
+/** The intent log moves to a new file once this many bytes of `running` lines are in it. */
+const INTENTS_ROTATE_BYTES = 1024 * 1024;
+/** An intent sync slower than this blocks the event loop too long: the journal takes over … */
+const SLOW_INTENT_MS = 4;
+/** … for this long, then the intent log is tried again. */
+const SLOW_INTENT_PAUSE_MS = 10 * 60 * 1000;
 const CORRUPT_DIR = "corrupt";
 
 export interface LedgerOptions {
@@ -36,6 +43,10 @@ export interface LedgerOptions {
   maxAgeMs?: number;
   /** How long an admission may wait for a sync another write asks for (journal linger). */
   admitLingerMs?: number;
+  /** Intent log rotation size (tests). */
+  intentsRotateBytes?: number;
+  /** An intent sync slower than this sends `running` lines through the journal (tests). */
+  slowIntentMs?: number;
 }
 
 export interface AdmitInput {
@@ -58,6 +69,18 @@ export class Ledger {
   readonly #maxRecords: number;
   readonly #maxAgeMs: number;
   #journal!: Journal;
+  /**
+   * `running` records, synced on this thread before the spawn: the journal's thread-pool round
+   * trip costs more than the sync itself, on every command's way to its spawn.
+   */
+  #intents!: IntentLog;
+  /** Journal writes of the `running` lines in the current intents file: it goes once they land. */
+  #intentLines = new Map<string, Promise<void>>();
+  #intentFiles: string[] = [];
+  #intentsPausedUntil = 0;
+  #rotating = false;
+  readonly #intentsRotateBytes: number;
+  readonly #slowIntentMs: number;
   /**
    * Insertion order is admission order (loaded records sorted by received_at first). Holds what
    * is on disk, except for admissions whose line is still being synced (`#unsynced`).
@@ -85,6 +108,8 @@ export class Ledger {
     this.#log = opts.log;
     this.#maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
     this.#maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+    this.#intentsRotateBytes = opts.intentsRotateBytes ?? INTENTS_ROTATE_BYTES;
+    this.#slowIntentMs = opts.slowIntentMs ?? SLOW_INTENT_MS;
   }
 
   /**
@@ -111,6 +136,7 @@ export class Ledger {
       });
     }
     await ledger.#removeLegacyFiles();
+    await IntentLog.remove(ledger.#intentFiles.splice(0));
     return ledger;
   }
 
@@ -200,16 +226,19 @@ export class Ledger {
     launch: { resultId: string; startedAt: EpochMs; spawnAt: EpochMs },
     opts: { running?: boolean } = {},
   ): Promise<void> {
-    const state = opts.running ? "running" : "launching";
-    return this.#transition(requestId, state, (r) => {
-      if (r.state !== "admitted") return `state is ${r.state}, expected admitted`;
-      return { ...r, state, ...launch };
-    });
+    const state: LedgerRecord["state"] = opts.running ? "running" : "launching";
+    const next = (r: LedgerRecord): LedgerRecord | string =>
+      r.state === "admitted"
+        ? { ...r, state, ...launch }
+        : `state is ${r.state}, expected admitted`;
+    return opts.running
+      ? this.#markRunningNow(requestId, next)
+      : this.#transition(requestId, state, next);
   }
 
   /** Step 12: on disk before the spawn (§6.3). Already `running` (see markLaunching) → no-op. */
   markRunning(requestId: string): Promise<void> {
-    return this.#transition(requestId, "running", (r) => {
+    return this.#markRunningNow(requestId, (r) => {
       if (r.state === "running") return undefined;
       if (r.state !== "launching") return `state is ${r.state}, expected launching`;
       return { ...r, state: "running" };
@@ -323,6 +352,8 @@ export class Ledger {
     this.#timer = undefined;
     while (this.#chains.size > 0) await Promise.all(this.#chains.values());
     await this.#journal.close();
+    // Its lines are in the journal now, unless a write failed: then the next start folds them in.
+    this.#intents.close();
   }
 
   #duplicate(storedFingerprint: string, input: AdmitInput): AdmitOutcome {
@@ -376,6 +407,82 @@ export class Ledger {
       this.#records.set(requestId, updated);
       if (updated.state === "finished") this.#finishedOrder.push(requestId);
     });
+  }
+
+  /**
+   * A `running` mark (§6.3: on disk before the spawn) synced on this thread into the intent log,
+   * then appended lazily to the journal: the next sync takes it along. While intent syncs are slow
+   * (a spinning disk), `#transition` writes it through the journal instead.
+   */
+  #markRunningNow(
+    requestId: string,
+    next: (r: LedgerRecord) => LedgerRecord | string | undefined,
+  ): Promise<void> {
+    if (this.#clock.monotonic() < this.#intentsPausedUntil || this.#closed) {
+      return this.#transition(requestId, "running", next);
+    }
+    return this.#enqueue(requestId, async () => {
+      const cur = this.#records.get(requestId);
+      if (!cur) throw new Error(`ledger: cannot mark request_id ${requestId} running: no record`);
+      const updated = next(cur);
+      if (updated === undefined) return;
+      if (typeof updated === "string") {
+        throw new Error(`ledger: cannot mark request_id ${requestId} running: ${updated}`);
+      }
+      Object.freeze(updated);
+      const payload = encodeRecord(updated);
+      const t0 = performance.now();
+      try {
+        this.#intents.record(requestId, payload);
+      } catch (err) {
+        throw new Error(
+          `ledger: cannot write running record of request_id ${requestId}: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      this.#noteIntentSync(performance.now() - t0);
+      // The intent holds the whole record: the admission is on disk too.
+      this.#unsynced.delete(requestId);
+      this.#records.set(requestId, updated);
+      const inJournal = this.#journal.append(requestId, payload, false);
+      inJournal.catch(() => {}); // judged when the intents file rotates
+      this.#intentLines.set(requestId, inJournal);
+      if (this.#intents.size >= this.#intentsRotateBytes) void this.#rotateIntents();
+    });
+  }
+
+  #noteIntentSync(ms: number): void {
+    if (ms <= this.#slowIntentMs) return;
+    this.#intentsPausedUntil = this.#clock.monotonic() + SLOW_INTENT_PAUSE_MS;
+    this.#log.warn(
+      { sync_ms: Math.round(ms * 10) / 10, pause_s: SLOW_INTENT_PAUSE_MS / 1000 },
+      "ledger: slow disk sync; running records go through the journal's thread pool for a while",
+    );
+  }
+
+  /** A new intents file; the old one goes once the journal holds every line it had. */
+  async #rotateIntents(): Promise<void> {
+    if (this.#rotating) return;
+    this.#rotating = true;
+    try {
+      const old = this.#intents.rotate();
+      const lines = [...this.#intentLines.values()];
+      this.#intentLines = new Map();
+      this.#journal.flush();
+      const written = await Promise.allSettled(lines);
+      if (written.every((w) => w.status === "fulfilled")) await IntentLog.remove([old]);
+      else
+        this.#log.error(
+          { file: old },
+          "ledger: journal write failed; intents file kept for the next start",
+        );
+    } catch (err) {
+      this.#log.error({ err: (err as Error).message }, "ledger: cannot rotate the intents file");
+    } finally {
+      this.#rotating = false;
+    }
+    // Lines came in meanwhile: their file is due too.
+    if (this.#intents.size >= this.#intentsRotateBytes && !this.#closed) void this.#rotateIntents();
   }
 
   /**
@@ -472,6 +579,16 @@ export class Ledger {
       this.#legacyWrites.push(written);
     }
 
+    const adopted = await this.#loadIntents(journal, loaded);
+    if (adopted.length > 0) {
+      const byId = new Map(loaded.map((r, i) => [r.requestId, i]));
+      for (const r of adopted) {
+        const i = byId.get(r.requestId);
+        if (i === undefined) loaded.push(r);
+        else loaded[i] = r;
+      }
+    }
+
     loaded.sort((a, b) => a.receivedAt - b.receivedAt);
     for (const r of loaded) {
       this.#records.set(r.requestId, Object.freeze(r));
@@ -481,6 +598,57 @@ export class Ledger {
       { records: loaded.length, unfinished: loaded.length - this.#finishedOrder.length },
       "ledger loaded",
     );
+  }
+
+  /**
+   * `running` records synced before their spawn whose journal line never landed (a crash within
+   * the linger): they win over an older state, so the run is never repeated (§6.6).
+   */
+  async #loadIntents(journal: Journal, loaded: LedgerRecord[]): Promise<LedgerRecord[]> {
+    let opened: Awaited<ReturnType<typeof IntentLog.open>>;
+    try {
+      opened = await IntentLog.open(this.#dir);
+    } catch (err) {
+      throw new Error(
+        `ledger: cannot open the intent log in ${this.#dir}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    this.#intents = opened.log;
+    this.#intentFiles = opened.load.files;
+    const known = new Map(loaded.map((r) => [r.requestId, r]));
+    const adopted = new Map<string, LedgerRecord>();
+    let damaged = opened.load.corruptLines;
+    for (const line of opened.load.lines) {
+      const decoded = decodeRecord(line.payload, line.key);
+      if (!decoded.ok || decoded.value.state !== "running") {
+        damaged++;
+        continue;
+      }
+      const r = decoded.value;
+      const cur = adopted.get(r.requestId) ?? known.get(r.requestId);
+      if (cur && (cur.state === "running" || cur.state === "finished")) continue;
+      // Long forgotten (pruned) by the journal: not a run to report again.
+      if (!cur && this.#clock.now() - r.receivedAt > this.#maxAgeMs) continue;
+      adopted.set(r.requestId, r);
+    }
+    for (const r of adopted.values()) {
+      const written = journal.append(r.requestId, encodeRecord(r), false);
+      written.catch(() => {}); // judged in #removeLegacyFiles, with the folded legacy records
+      this.#legacyWrites.push(written);
+    }
+    if (damaged > 0) {
+      this.#log.warn({ dir: this.#dir, lines: damaged }, "ledger: damaged intent lines ignored");
+    }
+    if (adopted.size > 0) {
+      this.#log.info(
+        { records: adopted.size },
+        "ledger: running records taken from the intent log",
+      );
+    }
+    return [...adopted.values()];
   }
 
   /** A copy of a journal with damaged lines, for an operator; they are left out from now on. */

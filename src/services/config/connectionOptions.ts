@@ -140,6 +140,9 @@ export async function toConnectionOptions(
     pingInterval: 30_000,
     maxPingOut: 2,
     ignoreAuthErrorAbort: true,
+    // Every request (each JetStream publish, each KV read) would otherwise build an Error to
+    // keep the caller's stack: measurable CPU per command, and a failed publish logs its reason.
+    noAsyncTraces: true,
   };
   const authenticator = await authenticatorFor(config);
   if (authenticator !== undefined) options.authenticator = authenticator;

@@ -274,7 +274,8 @@ async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
-function lineOf(key: string, payload: string): string {
+/** One journal line: `<crc32 hex> <key as JSON> <payload>\n` (also the intent log's format). */
+export function lineOf(key: string, payload: string): string {
   const body = `${JSON.stringify(key)} ${payload}`;
   return `${crc32(body).toString(16).padStart(8, "0")} ${body}\n`;
 }

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import fs, { existsSync } from "node:fs";
 import {
   appendFile,
   mkdir,
@@ -125,6 +125,20 @@ async function journalLines(): Promise<Array<{ key: string; record: Record<strin
 async function onDisk(requestId: string): Promise<Record<string, unknown> | undefined> {
   const mine = (await journalLines()).filter((l) => l.key === requestId);
   return mine.at(-1)?.record;
+}
+
+/** The lines of every `intents-<n>` file, oldest file first. */
+async function intentLines(): Promise<
+  Array<{ file: string; key: string; record: Record<string, unknown> }>
+> {
+  const files = (await readdir(dir)).filter((f) => /^intents-\d+$/.test(f));
+  files.sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
+  const out: Array<{ file: string; key: string; record: Record<string, unknown> }> = [];
+  for (const file of files) {
+    for (const l of parseJournal(await readFile(join(dir, file))).lines)
+      out.push({ file, key: l.key, record: JSON.parse(l.payload) });
+  }
+  return out;
 }
 
 /** The states written for `requestId`, in file order. */
@@ -297,8 +311,12 @@ describe("states", () => {
       command: expect.anything(),
     });
 
+    // `running` is synced into the intent log before the call resolves; the journal gets it lazily.
     await ledger.markRunning("r1");
-    expect(await onDisk("r1")).toMatchObject({ state: "running", result_id: "res-1" });
+    expect((await intentLines()).map((l) => [l.key, l.record.state, l.record.result_id])).toEqual([
+      ["r1", "running", "res-1"],
+    ]);
+    expect(await statesOnDisk("r1")).toEqual(["admitted", "launching"]);
 
     await ledger.markFinished("r1", { finishedAt: T0 + 9000, exitCode: 3 });
     const finished = await onDisk("r1");
@@ -320,13 +338,15 @@ describe("states", () => {
       { resultId: "res-1", startedAt: T0, spawnAt: T0 },
       { running: true },
     );
-    expect(await statesOnDisk("r1")).toEqual(["admitted", "running"]);
+    expect((await intentLines()).map((l) => l.record.state)).toEqual(["running"]);
     expect(ledger.lookup("r1")).toMatchObject({ state: "running", resultId: "res-1" });
     await ledger.markRunning("r1");
-    expect(await statesOnDisk("r1")).toEqual(["admitted", "running"]);
+    expect((await intentLines()).map((l) => l.record.state)).toEqual(["running"]);
     await expect(
       ledger.markLaunching("r1", { resultId: "res-2", startedAt: T0, spawnAt: T0 }),
     ).rejects.toThrow(/r1 launching: state is running, expected admitted/);
+    await ledger.close();
+    expect(await statesOnDisk("r1")).toEqual(["admitted", "running"]);
   });
 
   it("ignores markFinished on a finished or unknown record, refuses skipped states", async () => {
@@ -371,6 +391,102 @@ describe("states", () => {
     await ledger.close();
     const again = await open();
     expect(again.unfinished().map((r) => r.requestId)).toEqual(["a", "b"]);
+  });
+});
+
+describe("intent log: `running` synced before the spawn, on this thread", () => {
+  const launch = { resultId: "res-1", startedAt: T0, spawnAt: T0 };
+
+  it("a crash before the journal got the running line: the next start knows the run (never again)", async () => {
+    const first = await open({ admitLingerMs: NEVER });
+    await first.admit(input("r1"));
+    await first.markLaunching("r1", launch, { running: true });
+    expect(await onDisk("r1")).toBeUndefined(); // the journal has nothing yet
+
+    // A second process reads the folder as the crashed one left it.
+    const next = await Ledger.open(dir, { clock, log: logs.log });
+    opened.push(next);
+    expect(next.lookup("r1")).toMatchObject({ state: "running", resultId: "res-1" });
+    expect(await onDisk("r1")).toMatchObject({ state: "running", result_id: "res-1" });
+    expect((await readdir(dir)).filter((f) => f.startsWith("intents-"))).toEqual([]);
+    expect(
+      logs.lines.some((l) => l.msg === "ledger: running records taken from the intent log"),
+    ).toBe(true);
+    expect(await next.admit(input("r1"))).toEqual({ outcome: "duplicate", conflict: false });
+  });
+
+  it("an intent never takes a record back from finished", async () => {
+    const first = await open();
+    await first.admit(input("r1"));
+    await first.markLaunching("r1", launch, { running: true });
+    await first.markFinished("r1", { finishedAt: T0 + 5, exitCode: 0 });
+    expect((await intentLines()).length).toBe(1);
+    const next = await Ledger.open(dir, { clock, log: logs.log });
+    opened.push(next);
+    expect(next.lookup("r1")).toMatchObject({ state: "finished", exitCode: 0 });
+  });
+
+  it("ignores an intent of a record older than the prune age that the journal no longer has", async () => {
+    const first = await open({ admitLingerMs: NEVER });
+    await first.admit(input("r1"));
+    await first.markLaunching("r1", launch, { running: true });
+    clock.t += 9 * DAY;
+    await rm(journalPath());
+    const next = await Ledger.open(dir, { clock, log: logs.log });
+    opened.push(next);
+    expect(next.lookup("r1")).toBeUndefined();
+  });
+
+  it("moves to a new file once the lines are big enough, and removes the old one once the journal holds them", async () => {
+    const ledger = await open({ intentsRotateBytes: 1 });
+    for (const id of ["r1", "r2", "r3"]) {
+      await ledger.admit(input(id));
+      await ledger.markLaunching(id, { ...launch, resultId: `res-${id}` }, { running: true });
+    }
+    await waitFor(
+      async () => (await readdir(dir)).filter((f) => f.startsWith("intents-")).length === 0,
+      {
+        what: "the rotated intents files to go",
+      },
+    );
+    expect(await keysOnDisk()).toEqual(["r1", "r2", "r3"]);
+    expect(await statesOnDisk("r3")).toEqual(["admitted", "running"]);
+  });
+
+  it("a slow sync sends later running lines through the journal, with one warning", async () => {
+    const ledger = await open({ slowIntentMs: -1, admitLingerMs: NEVER });
+    await ledger.admit(input("r1"));
+    await ledger.markLaunching("r1", launch, { running: true });
+    await ledger.admit(input("r2"));
+    await ledger.markLaunching("r2", { ...launch, resultId: "res-2" }, { running: true });
+    expect((await intentLines()).map((l) => l.key)).toEqual(["r1"]);
+    expect(await statesOnDisk("r2")).toEqual(["admitted", "running"]);
+    expect(logs.lines.filter((l) => /slow disk sync/.test(String(l.msg))).length).toBe(1);
+  });
+
+  it("a failed intent write: the mark rejects, the record stays admitted, no partial line is left", async () => {
+    const ledger = await open();
+    await ledger.admit(input("r1"));
+    const spy = vi.spyOn(fs, "writeSync").mockImplementationOnce(() => {
+      throw enospc();
+    });
+    spies.push(spy);
+    await expect(ledger.markLaunching("r1", launch, { running: true })).rejects.toThrow(
+      /r1: cannot write .*intents-1: ENOSPC/,
+    );
+    expect(ledger.lookup("r1")?.state).toBe("admitted");
+    expect(await readFile(join(dir, "intents-1"), "utf8")).toBe("");
+    await ledger.markLaunching("r1", launch, { running: true });
+    expect((await intentLines()).map((l) => l.record.state)).toEqual(["running"]);
+  });
+
+  it("skips damaged intent lines with a warning", async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "intents-4"), '00000000 "r9" {not a record}\n');
+    await open();
+    expect(logs.lines.find((l) => l.msg === "ledger: damaged intent lines ignored")).toMatchObject({
+      lines: 1,
+    });
   });
 });
 

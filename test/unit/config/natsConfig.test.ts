@@ -228,6 +228,7 @@ describe("toConnectionOptions (behavior.md 2.1)", () => {
       pingInterval: 30000,
       maxPingOut: 2,
       ignoreAuthErrorAbort: true,
+      noAsyncTraces: true,
     });
   });
 
