@@ -28,8 +28,12 @@ export const JOURNAL_FILE = "journal";
 const LOAD_CONCURRENCY = 32;
 /** The intent log moves to a new file once this many bytes of `running` lines are in it. */
 const INTENTS_ROTATE_BYTES = 1024 * 1024;
-/** An intent sync slower than this blocks the event loop too long: the journal takes over … */
+/**
+ * Intent syncs slower than this on average (a moving average: one writeback stall is not a slow
+ * disk) block the event loop too long: the journal takes over …
+ */
 const SLOW_INTENT_MS = 4;
+const INTENT_AVERAGE_WEIGHT = 0.05;
 /** … for this long, then the intent log is tried again. */
 const SLOW_INTENT_PAUSE_MS = 10 * 60 * 1000;
 const CORRUPT_DIR = "corrupt";
@@ -45,7 +49,7 @@ export interface LedgerOptions {
   admitLingerMs?: number;
   /** Intent log rotation size (tests). */
   intentsRotateBytes?: number;
-  /** An intent sync slower than this sends `running` lines through the journal (tests). */
+  /** Intent syncs slower than this on average send `running` lines through the journal (tests). */
   slowIntentMs?: number;
 }
 
@@ -78,6 +82,7 @@ export class Ledger {
   #intentLines = new Map<string, Promise<void>>();
   #intentFiles: string[] = [];
   #intentsPausedUntil = 0;
+  #intentSyncMs = 0;
   #rotating = false;
   readonly #intentsRotateBytes: number;
   readonly #slowIntentMs: number;
@@ -452,8 +457,10 @@ export class Ledger {
   }
 
   #noteIntentSync(ms: number): void {
-    if (ms <= this.#slowIntentMs) return;
+    this.#intentSyncMs += (ms - this.#intentSyncMs) * INTENT_AVERAGE_WEIGHT;
+    if (this.#intentSyncMs <= this.#slowIntentMs) return;
     this.#intentsPausedUntil = this.#clock.monotonic() + SLOW_INTENT_PAUSE_MS;
+    this.#intentSyncMs = 0;
     this.#log.warn(
       { sync_ms: Math.round(ms * 10) / 10, pause_s: SLOW_INTENT_PAUSE_MS / 1000 },
       "ledger: slow disk sync; running records go through the journal's thread pool for a while",
