@@ -88,6 +88,10 @@ export const commandMachine = setup({
     killable: ({ context }) => !!context.command?.execId,
     /** The spawn time has come (a long jitter is waited for in laps). */
     spawnDue: () => true,
+    /** The launch just done has no jitter left to wait (its `spawn_at` is now or past). */
+    launchDue: () => true,
+    /** The command has a starting deadline to watch while it waits for a slot. */
+    hasDeadline: ({ context }) => context.command?.deadlineAt !== undefined,
     /** The starting deadline has passed while the command waited for a slot. */
     deadlinePassed: () => true,
   },
@@ -146,8 +150,13 @@ export const commandMachine = setup({
             src: "acquireSlot",
             onDone: { target: "gating", actions: assign({ holdsSlot: true }) },
           },
-          initial: "waiting",
+          initial: "watching",
           states: {
+            // Without a deadline only the slot ends the wait: no timer to start and cancel.
+            watching: {
+              always: [{ guard: "hasDeadline", target: "waiting" }, { target: "unbounded" }],
+            },
+            unbounded: {},
             waiting: {
               // Timers cap out at ~24.8 days, so a far deadline is waited for in laps.
               after: {
@@ -194,7 +203,15 @@ export const commandMachine = setup({
               command: context.command!,
               receivedAt: context.receivedAt,
             }),
-            onDone: { target: "jitter", actions: assign({ launch: ({ event }) => event.output }) },
+            onDone: [
+              // No jitter: straight to the run, without arming the jitter's timer.
+              {
+                guard: "launchDue",
+                target: "running",
+                actions: assign({ launch: ({ event }) => event.output }),
+              },
+              { target: "jitter", actions: assign({ launch: ({ event }) => event.output }) },
+            ],
             onError: {
               target: "#command.reporting",
               actions: assign({

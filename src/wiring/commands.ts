@@ -157,6 +157,8 @@ export function commandActorLogic(deps: CommandDeps) {
     },
     guards: {
       spawnDue: ({ context }) => ctx.clock.now() >= (context.launch?.spawnAt ?? 0),
+      launchDue: ({ event }) =>
+        ctx.clock.now() >= ((event as { output?: Launch }).output?.spawnAt ?? 0),
       deadlinePassed: ({ context }) =>
         ctx.clock.now() > (context.command?.deadlineAt ?? Number.POSITIVE_INFINITY),
     },

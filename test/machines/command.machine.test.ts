@@ -68,7 +68,13 @@ function harness(
     },
     actions: { releaseSlot: ({ context }) => (context.holdsSlot ? released++ : undefined) },
     // The simulated clock starts at 0, which stands for the launch instant 1000.
-    guards: { spawnDue: ({ context }) => 1000 + clock.now() >= (context.launch?.spawnAt ?? 0) },
+    guards: {
+      spawnDue: ({ context }) => 1000 + clock.now() >= (context.launch?.spawnAt ?? 0),
+      launchDue: ({ event }) =>
+        1000 + clock.now() >= ((event as { output?: Launch }).output?.spawnAt ?? 0),
+      // The deadline tests say when it passes; the others have none (no timer while queued).
+      hasDeadline: () => opts.untilDeadline !== undefined,
+    },
     delays: {
       untilSpawn: ({ context }) => (context.launch ? context.launch.spawnAt - 1000 : 0),
       untilDeadline: () => opts.untilDeadline ?? 1e9,
@@ -223,6 +229,21 @@ describe("command machine", () => {
     h.clock.increment(1_000);
     await settle(h.clock);
     expect(actor.getSnapshot().status).toBe("done");
+  });
+
+  it("a queued command without a deadline waits unbounded and a kill still ends it", async () => {
+    const h = harness({ slot: new Promise(() => {}) });
+    const actor = h.start();
+    await settle(h.clock);
+    expect(actor.getSnapshot().value).toEqual({ active: { queued: "unbounded" } });
+    h.kill();
+    await settle(h.clock);
+    expect(actor.getSnapshot().status).toBe("done");
+    expect(h.reports[0]?.skip).toEqual({
+      exitCode: -1,
+      note: "killed by remote signal (kill.e-1)",
+    });
+    expect(h.trace).not.toContain("launch");
   });
 
   it("an agent stop abandons a queued command (it stays in the ledger) without a result", async () => {
