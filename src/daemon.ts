@@ -71,10 +71,13 @@ export interface Daemon {
 }
 
 /**
- * Live command actors at most; further admitted commands wait as plain records (the ledger holds
- * them): a burst of thousands must not cost a statechart each.
+ * Live command actors beyond the concurrency budget; further admitted commands wait as plain
+ * records (the ledger holds them): a burst of thousands must not cost a statechart each, and the
+ * root chart copies its children's list at every spawn and stop, so a long one costs per command.
+ * A few more than the budget keep every slot fed (the next ones are queued with their gate reads
+ * in flight) while earlier ones report.
  */
-const BACKLOG_ACTOR_CAP = 64;
+const BACKLOG_EXTRA_ACTORS = 8;
 
 /** behavior.md 1.9 step 7: resume unfinished records after the first connect, or 30 s. */
 const RESUME_FALLBACK_MS = 30_000;
@@ -298,11 +301,14 @@ export async function startDaemon({
           requestRestart,
         }),
         intake: fromCallback(({ sendBack }) => {
-          const backlog = new AdmissionBacklog(BACKLOG_ACTOR_CAP, ({ admitted, killed }) => {
-            // Its gate reads travel while its actor starts.
-            if (admitted.command && !killed) gateReads.prefetch(admitted.command, admitted);
-            sendBack({ type: "COMMAND_ADMITTED", admitted, killedWhileWaiting: killed });
-          });
+          const backlog = new AdmissionBacklog(
+            () => slots.capacity + BACKLOG_EXTRA_ACTORS,
+            ({ admitted, killed }) => {
+              // Its gate reads travel while its actor starts.
+              if (admitted.command && !killed) gateReads.prefetch(admitted.command, admitted);
+              sendBack({ type: "COMMAND_ADMITTED", admitted, killedWhileWaiting: killed });
+            },
+          );
           const liveActors = () => root.getSnapshot().context.commands;
           const sub = admitted$.subscribe((admitted) => backlog.push(admitted, liveActors()));
           const released = root.subscribe(() => backlog.release(liveActors()));

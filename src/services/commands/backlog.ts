@@ -15,10 +15,15 @@ export interface BackloggedCommand {
 export class AdmissionBacklog {
   private readonly waiting: BackloggedCommand[] = [];
 
+  private readonly cap: () => number;
+
+  /** `cap` may follow a setting (the concurrency budget): it is asked each time. */
   constructor(
-    private readonly cap: number,
+    cap: number | (() => number),
     private readonly dispatch: (c: BackloggedCommand) => void,
-  ) {}
+  ) {
+    this.cap = typeof cap === "number" ? () => cap : cap;
+  }
 
   get size(): number {
     return this.waiting.length;
@@ -26,7 +31,7 @@ export class AdmissionBacklog {
 
   /** A newly admitted command; `liveActors` is the number of command actors right now. */
   push(admitted: AdmittedCommand, liveActors: number): void {
-    if (this.waiting.length === 0 && liveActors < this.cap)
+    if (this.waiting.length === 0 && liveActors < this.cap())
       this.dispatch({ admitted, killed: false });
     else this.waiting.push({ admitted, killed: false });
   }
@@ -34,7 +39,8 @@ export class AdmissionBacklog {
   /** Called whenever the number of live command actors may have dropped. */
   release(liveActors: number): void {
     let live = liveActors;
-    while (live < this.cap && this.waiting.length > 0) {
+    const cap = this.cap();
+    while (live < cap && this.waiting.length > 0) {
       this.dispatch(this.waiting.shift()!);
       live++;
     }

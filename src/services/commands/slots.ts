@@ -15,6 +15,11 @@ export class Slots {
     this.wakeWaiters();
   }
 
+  /** Commands that may run at once (`max_local_concurrent`). */
+  get capacity(): number {
+    return this.limit;
+  }
+
   get inUse(): number {
     return this.used;
   }

@@ -29,15 +29,28 @@ export interface SpawnHelperOptions {
 /** The helper's whole program, fed to `node -` on its stdin: the engine and a message loop. */
 export function helperSource(): string {
   return `process.title = "kanade-agent spawn helper";
+// Events of one turn of the event loop (a child's exit and its pipes closing) travel as one message.
+let batch = [];
+let sentCallbacks = [];
+const flush = () => {
+  const events = batch;
+  const callbacks = sentCallbacks;
+  batch = [];
+  sentCallbacks = [];
+  const done = () => { for (const f of callbacks) f(); };
+  if (!process.connected) return done();
+  process.send(events, undefined, {}, done);
+};
 const send = (event, sent) => {
-  if (!process.connected) return sent?.();
-  process.send(event, undefined, {}, () => sent?.());
+  if (batch.length === 0) setImmediate(flush);
+  batch.push(event);
+  if (sent) sentCallbacks.push(sent);
 };
 const engine = (${spawnEngine.toString()})(require("node:child_process"), send, true);
 process.on("message", (order) => engine.order(order));
 // The agent is gone (stopped or killed): its children are left as a dead agent leaves them.
 process.on("disconnect", () => process.exit(0));
-send({ type: "ready" });
+process.send({ type: "ready" });
 `;
 }
 
@@ -146,10 +159,12 @@ export class SpawnHelper implements Spawner {
         "spawn helper wrote to stderr",
       ),
     );
-    proc.on("message", (event: SpawnEvent | HelperReady) => {
-      if (event.type === "ready") return this.#ready(helper);
-      this.#orphans.delete(event.id);
-      this.#table.deliver(event);
+    proc.on("message", (events: SpawnEvent[] | HelperReady) => {
+      if (!Array.isArray(events)) return this.#ready(helper);
+      for (const event of events) {
+        this.#orphans.delete(event.id);
+        this.#table.deliver(event);
+      }
       if (this.#table.size === 0) this.#idleLater();
     });
     proc.once("error", (err) => this.#gone(helper, `could not be started: ${err.message}`));

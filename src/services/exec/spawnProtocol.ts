@@ -19,7 +19,7 @@ export type SpawnOrder =
 
 export type PipeName = "stdout" | "stderr";
 
-/** The helper's first message: from now on it takes orders. */
+/** The helper's first message: from now on it takes orders. Events come in arrays. */
 export interface HelperReady {
   type: "ready";
 }

@@ -41,6 +41,22 @@ describe("admission backlog", () => {
     expect(out).toEqual(["a"]);
   });
 
+  it("follows a cap that changes (the concurrency budget set by agent_config)", () => {
+    const out: string[] = [];
+    let cap = 1;
+    const b = new AdmissionBacklog(
+      () => cap,
+      (c) => out.push(c.admitted.requestId),
+    );
+    b.push(admitted("a"), 0);
+    b.push(admitted("b"), 1);
+    b.push(admitted("c"), 1);
+    expect(out).toEqual(["a"]);
+    cap = 3;
+    b.release(1);
+    expect(out).toEqual(["a", "b", "c"]);
+  });
+
   it("remembers a kill for a waiting command", () => {
     const out: BackloggedCommand[] = [];
     const b = new AdmissionBacklog(1, (c) => out.push(c));
