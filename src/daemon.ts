@@ -128,10 +128,14 @@ export async function startDaemon({
   };
   const stopSignal = new AbortController();
 
+  // Windows creates processes without copying the parent: only POSIX agents need the helper.
+  const forkFromHelper = process.platform !== "win32";
   // behavior.md 1.9 step 3: ledger load, prune and crash recovery before anything connects.
   const ledger = await Ledger.open(layout.ledger, {
     clock,
     log: log.child({ component: "ledger" }),
+    // The helper syncs each `running` record right before its fork, off the agent's thread.
+    spawnerWritesIntents: forkFromHelper,
   });
   ledger.startPruneTimer();
   const outboxLog = log.child({ component: "outbox" });
@@ -151,11 +155,9 @@ export async function startDaemon({
   );
 
   const gateReads = new GateReads(kvLookup(ctx), clock);
-  // Windows creates processes without copying the parent: only POSIX agents need the helper.
-  const spawnHelper =
-    process.platform === "win32"
-      ? undefined
-      : new SpawnHelper({ log: log.child({ component: "spawner" }) });
+  const spawnHelper = forkFromHelper
+    ? new SpawnHelper({ log: log.child({ component: "spawner" }) })
+    : undefined;
 
   const drainer = new OutboxDrainer({
     events,

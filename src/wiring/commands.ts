@@ -221,7 +221,9 @@ function runChild(
       env,
       homedir: homedir(),
     });
+    const intent = deps.ledger.takeSpawnIntent(requestId);
     handle = startRun({
+      intent,
       invocation,
       cwd,
       env,
@@ -237,6 +239,11 @@ function runChild(
       }),
     });
     if (pending) handle.kill(pending, pending === "stopping" ? 1_500 : undefined);
+    if (intent) {
+      void handle.started.then((pid) => {
+        if (pid !== undefined) deps.ledger.spawnIntentWritten(requestId);
+      });
+    }
     const outcome = await handle.done;
     ended = true;
     sendBack({ type: "EXITED", outcome });

@@ -51,6 +51,11 @@ export interface LedgerOptions {
   intentsRotateBytes?: number;
   /** Intent syncs slower than this on average send `running` lines through the journal (tests). */
   slowIntentMs?: number;
+  /**
+   * The spawner writes the intent lines (`takeSpawnIntent`): from the spawn helper's thread, so
+   * the agent's never waits for that sync. Otherwise the ledger syncs them itself.
+   */
+  spawnerWritesIntents?: boolean;
 }
 
 export interface AdmitInput {
@@ -80,6 +85,11 @@ export class Ledger {
   #intents!: IntentLog;
   /** Journal writes of the `running` lines in the current intents file: it goes once they land. */
   #intentLines = new Map<string, Promise<void>>();
+  /** Rotated intents files not deleted yet, with the journal writes of their lines. */
+  #oldIntents: Array<{ file: string; lines: Promise<void>[] }> = [];
+  /** Intent lines for the spawner to write (`spawnerWritesIntents`), by request_id. */
+  readonly #dueIntents = new Map<string, { file: string; line: string }>();
+  readonly #spawnerWritesIntents: boolean;
   #intentFiles: string[] = [];
   #intentsPausedUntil = 0;
   #intentSyncMs = 0;
@@ -115,6 +125,7 @@ export class Ledger {
     this.#maxAgeMs = opts.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
     this.#intentsRotateBytes = opts.intentsRotateBytes ?? INTENTS_ROTATE_BYTES;
     this.#slowIntentMs = opts.slowIntentMs ?? SLOW_INTENT_MS;
+    this.#spawnerWritesIntents = opts.spawnerWritesIntents ?? false;
   }
 
   /**
@@ -259,6 +270,7 @@ export class Ledger {
     requestId: string,
     end: { finishedAt: EpochMs; exitCode: number; result?: string },
   ): Promise<void> {
+    this.#dueIntents.delete(requestId); // never spawned (killed, failed): nobody takes it
     return this.#transition(
       requestId,
       "finished",
@@ -415,15 +427,32 @@ export class Ledger {
   }
 
   /**
-   * A `running` mark (§6.3: on disk before the spawn) synced on this thread into the intent log,
-   * then appended lazily to the journal: the next sync takes it along. While intent syncs are slow
-   * (a spinning disk), `#transition` writes it through the journal instead.
+   * The intent line of a `running` mark (`spawnerWritesIntents`): the spawner appends and syncs it
+   * before the fork (§6.3: on disk before the spawn). Once, then undefined.
+   */
+  takeSpawnIntent(requestId: string): { file: string; line: string } | undefined {
+    const intent = this.#dueIntents.get(requestId);
+    this.#dueIntents.delete(requestId);
+    return intent;
+  }
+
+  /** The spawner wrote the intent line: the whole record, its admission too, is on disk. */
+  spawnIntentWritten(requestId: string): void {
+    this.#unsynced.delete(requestId);
+  }
+
+  /**
+   * A `running` mark (§6.3: on disk before the spawn) into the intent log — synced here on this
+   * thread, or by the spawner right before its fork — and lazily into the journal: its next sync
+   * takes it along. While this thread's syncs are slow (a spinning disk), `#transition` writes it
+   * through the journal instead.
    */
   #markRunningNow(
     requestId: string,
     next: (r: LedgerRecord) => LedgerRecord | string | undefined,
   ): Promise<void> {
-    if (this.#clock.monotonic() < this.#intentsPausedUntil || this.#closed) {
+    const paused = this.#clock.monotonic() < this.#intentsPausedUntil;
+    if ((paused && !this.#spawnerWritesIntents) || this.#closed) {
       return this.#transition(requestId, "running", next);
     }
     return this.#enqueue(requestId, async () => {
@@ -436,18 +465,23 @@ export class Ledger {
       }
       Object.freeze(updated);
       const payload = encodeRecord(updated);
-      const t0 = performance.now();
-      try {
-        this.#intents.record(requestId, payload);
-      } catch (err) {
-        throw new Error(
-          `ledger: cannot write running record of request_id ${requestId}: ${(err as Error).message}`,
-          { cause: err },
-        );
+      if (this.#spawnerWritesIntents) {
+        const file = this.#intents.path;
+        this.#dueIntents.set(requestId, { file, line: this.#intents.lineFor(requestId, payload) });
+      } else {
+        const t0 = performance.now();
+        try {
+          this.#intents.record(requestId, payload);
+        } catch (err) {
+          throw new Error(
+            `ledger: cannot write running record of request_id ${requestId}: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        this.#noteIntentSync(performance.now() - t0);
+        // The intent holds the whole record: the admission is on disk too.
+        this.#unsynced.delete(requestId);
       }
-      this.#noteIntentSync(performance.now() - t0);
-      // The intent holds the whole record: the admission is on disk too.
-      this.#unsynced.delete(requestId);
       this.#records.set(requestId, updated);
       const inJournal = this.#journal.append(requestId, payload, false);
       inJournal.catch(() => {}); // judged when the intents file rotates
@@ -467,22 +501,32 @@ export class Ledger {
     );
   }
 
-  /** A new intents file; the old one goes once the journal holds every line it had. */
+  /**
+   * A new intents file; an old one goes once the journal holds every line it had. When the
+   * spawner writes the lines, the previous file is kept one rotation longer: spawn orders naming
+   * it may still be on their way.
+   */
   async #rotateIntents(): Promise<void> {
     if (this.#rotating) return;
     this.#rotating = true;
     try {
-      const old = this.#intents.rotate();
-      const lines = [...this.#intentLines.values()];
+      this.#oldIntents.push({
+        file: this.#intents.rotate(),
+        lines: [...this.#intentLines.values()],
+      });
       this.#intentLines = new Map();
       this.#journal.flush();
-      const written = await Promise.allSettled(lines);
-      if (written.every((w) => w.status === "fulfilled")) await IntentLog.remove([old]);
-      else
-        this.#log.error(
-          { file: old },
-          "ledger: journal write failed; intents file kept for the next start",
-        );
+      const keep = this.#spawnerWritesIntents ? 1 : 0;
+      while (this.#oldIntents.length > keep) {
+        const { file, lines } = this.#oldIntents.shift()!;
+        const written = await Promise.allSettled(lines);
+        if (written.every((w) => w.status === "fulfilled")) await IntentLog.remove([file]);
+        else
+          this.#log.error(
+            { file },
+            "ledger: journal write failed; intents file kept for the next start",
+          );
+      }
     } catch (err) {
       this.#log.error({ err: (err as Error).message }, "ledger: cannot rotate the intents file");
     } finally {

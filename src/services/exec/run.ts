@@ -81,6 +81,8 @@ export interface StartRunOptions {
   logger?: Logger;
   /** Who forks the child: the spawn helper on POSIX agents; this process by default. */
   spawner?: Spawner;
+  /** Synced by the spawner before the fork; not written → exit 120 (see `SpawnSpec.intent`). */
+  intent?: { file: string; line: string } | undefined;
 }
 
 export const DEFAULT_KILL_GRACE_MS = 2000;
@@ -234,6 +236,7 @@ class Run implements RunHandle, ChildSink {
         // POSIX: the child leads a new process group, so the whole tree can be signalled (7.12).
         detached: this.platform !== "win32",
         windowsVerbatimArguments: windowsVerbatimArguments ?? false,
+        ...(opts.intent ? { intent: opts.intent } : {}),
       },
       this,
     );
@@ -252,9 +255,9 @@ class Run implements RunHandle, ChildSink {
     else this.armTimeout(this.clock.monotonic() + this.timeoutMs);
   }
 
-  failed(error: NodeJS.ErrnoException): void {
+  failed(error: NodeJS.ErrnoException, stage: "spawn" | "intent"): void {
     this.starting = false;
-    this.failToStart(spawnFailure(this.file, error));
+    this.failToStart(stage === "intent" ? error.message : spawnFailure(this.file, error));
   }
 
   data(pipe: StreamName, chunk: Buffer): void {

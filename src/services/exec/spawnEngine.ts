@@ -1,4 +1,5 @@
 import type * as ChildProcesses from "node:child_process";
+import type * as Fs from "node:fs";
 import type { SpawnEvent, SpawnOrder } from "./spawnProtocol.js";
 
 /** Sends one event; `sent` (when given) once it left the process, for flow control. */
@@ -19,6 +20,7 @@ export interface SpawnEngine {
  */
 export function spawnEngine(
   childProcesses: typeof ChildProcesses,
+  fs: typeof Fs,
   emit: EmitSpawnEvent,
   flowControl: boolean,
 ): SpawnEngine {
@@ -55,10 +57,33 @@ export function spawnEngine(
       emit({
         id,
         type: "failed",
+        stage: "spawn",
         code: e?.code,
         message: e instanceof Error ? e.message : String(e),
       });
     };
+    if (spec.intent) {
+      let fd: number | undefined;
+      try {
+        fd = fs.openSync(spec.intent.file, "a", 0o600);
+        const data = Buffer.from(spec.intent.line, "utf8");
+        let off = 0;
+        while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
+        fs.fdatasyncSync(fd);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        emit({
+          id,
+          type: "failed",
+          stage: "intent",
+          code: e?.code,
+          message: `cannot record the start in ${spec.intent.file}: ${e instanceof Error ? e.message : String(e)}`,
+        });
+        return;
+      } finally {
+        if (fd !== undefined) fs.closeSync(fd);
+      }
+    }
     let child: ChildProcesses.ChildProcess;
     try {
       child = childProcesses.spawn(spec.file, spec.args, {

@@ -46,7 +46,7 @@ const send = (event, sent) => {
   batch.push(event);
   if (sent) sentCallbacks.push(sent);
 };
-const engine = (${spawnEngine.toString()})(require("node:child_process"), send, true);
+const engine = (${spawnEngine.toString()})(require("node:child_process"), require("node:fs"), send, true);
 process.on("message", (order) => engine.order(order));
 // The agent is gone (stopped or killed): its children are left as a dead agent leaves them.
 process.on("disconnect", () => process.exit(0));

@@ -10,6 +10,12 @@ export interface SpawnSpec {
   /** POSIX: the child leads a new process group (7.12). */
   detached: boolean;
   windowsVerbatimArguments: boolean;
+  /**
+   * A line appended to `file` and synced before the fork (the ledger's `running` record, §6.3):
+   * whoever forks makes it durable, so the agent's thread never waits for that disk sync.
+   * Not written → the child is not started.
+   */
+  intent?: { file: string; line: string };
 }
 
 export type SpawnOrder =
@@ -26,8 +32,14 @@ export interface HelperReady {
 
 export type SpawnEvent =
   | { id: number; type: "spawned"; pid: number }
-  /** The child never ran (ENOENT, EACCES…). */
-  | { id: number; type: "failed"; code: string | undefined; message: string }
+  /** The child never ran: the fork failed (ENOENT, EACCES…), or its intent could not be written. */
+  | {
+      id: number;
+      type: "failed";
+      stage: "spawn" | "intent";
+      code: string | undefined;
+      message: string;
+    }
   | { id: number; type: "data"; pipe: PipeName; chunk: Uint8Array }
   /** The pipe closed; `error` when reading it failed first. */
   | { id: number; type: "end"; pipe: PipeName; error?: string }

@@ -1,4 +1,5 @@
 import * as childProcesses from "node:child_process";
+import fs from "node:fs";
 import { type SpawnEngine, spawnEngine } from "./spawnEngine.js";
 import type { PipeName, SpawnEvent, SpawnSpec } from "./spawnProtocol.js";
 
@@ -7,8 +8,11 @@ export type { PipeName, SpawnSpec } from "./spawnProtocol.js";
 /** What happens to one spawned child, in order: spawned or failed, then data/end/exit, or lost. */
 export interface ChildSink {
   spawned(pid: number): void;
-  /** The child never ran; `code` is the errno name (ENOENT, EACCES…). */
-  failed(error: NodeJS.ErrnoException): void;
+  /**
+   * The child never ran; `code` is the errno name (ENOENT, EACCES…). `intent`: its intent line
+   * could not be written (the message says where and why), so it was not forked.
+   */
+  failed(error: NodeJS.ErrnoException, stage: "spawn" | "intent"): void;
   data(pipe: PipeName, chunk: Buffer): void;
   /** The pipe closed; `error` when reading it failed first. */
   ended(pipe: PipeName, error?: string): void;
@@ -60,7 +64,7 @@ export class ChildTable {
         this.#sinks.delete(event.id);
         const error: NodeJS.ErrnoException = new Error(event.message);
         if (event.code !== undefined) error.code = event.code;
-        sink.failed(error);
+        sink.failed(error, event.stage);
         break;
       }
       case "data": {
@@ -113,6 +117,7 @@ export class InProcessSpawner implements Spawner {
   readonly #table = new ChildTable();
   readonly #engine: SpawnEngine = spawnEngine(
     childProcesses,
+    fs,
     (event) => this.#table.deliver(event),
     false,
   );

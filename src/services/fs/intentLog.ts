@@ -61,6 +61,18 @@ export class IntentLog {
     return this.#size;
   }
 
+  /** The current file. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The line `record` would write, for a writer in another process (the spawn helper). */
+  lineFor(key: string, payload: string): string {
+    const line = lineOf(key, payload);
+    this.#size += Buffer.byteLength(line);
+    return line;
+  }
+
   /**
    * Appends a line and syncs it before returning; throws when it is not on disk (the file is cut
    * back to its previous length, best effort).

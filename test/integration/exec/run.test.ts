@@ -239,6 +239,23 @@ describe.each([
     expect(text(o.stdout.head)).toBe("partial\n");
   });
 
+  it("an intent line is on disk before the child starts; one that cannot be written means no child", async () => {
+    const file = path.join(root, `intents-${runCount}`);
+    const line = `00000000 "r-${runCount}" {"state":"running"}\n`;
+    const o = await run(sh(`cat '${file}'`), { intent: { file, line } }).done;
+    expect(o.exitCode).toBe(0);
+    expect(text(o.stdout.head)).toBe(line);
+
+    const nowhere = path.join(root, "no-such-dir", "intents-1");
+    const marker = path.join(root, `never-${runCount}`);
+    const h = run(sh(`touch '${marker}'`), { intent: { file: nowhere, line } });
+    const failed = await h.done;
+    expect(failed.exitCode).toBe(120);
+    expect(failed.failedToStart).toMatch(/^cannot record the start in .*no-such-dir.*ENOENT/);
+    expect(await h.started).toBeUndefined();
+    expect(fs.existsSync(marker)).toBe(false);
+  });
+
   it("a missing working directory is exit 120, failed to start", async () => {
     const cwd = path.join(root, "no-such-dir");
     const h = run(sh("echo never"), { cwd });

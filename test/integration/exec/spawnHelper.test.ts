@@ -130,6 +130,7 @@ describe("spawn engine flow control", () => {
     let exited = false;
     const engine = spawnEngine(
       childProcesses,
+      fs,
       (event: SpawnEvent, sent) => {
         if (event.type === "data") received += event.chunk.length;
         if (event.type === "exit") exited = true;

@@ -480,6 +480,47 @@ describe("intent log: `running` synced before the spawn, on this thread", () => 
     expect((await intentLines()).map((l) => l.record.state)).toEqual(["running"]);
   });
 
+  it("spawnerWritesIntents: the line is handed to the spawner once, and what it wrote is read at start", async () => {
+    const first = await open({ admitLingerMs: NEVER, spawnerWritesIntents: true });
+    await first.admit(input("r1"));
+    await first.markLaunching("r1", launch, { running: true });
+    expect(first.lookup("r1")?.state).toBe("running");
+    expect(await intentLines()).toEqual([]); // not written by the ledger
+    const intent = first.takeSpawnIntent("r1")!;
+    expect(intent.file).toBe(join(dir, "intents-1"));
+    expect(parseJournal(Buffer.from(intent.line)).lines).toEqual([
+      { key: "r1", payload: expect.stringContaining('"state":"running"') },
+    ]);
+    expect(first.takeSpawnIntent("r1")).toBeUndefined();
+
+    // The spawner writes it and forks; the agent dies before the journal's linger.
+    await writeFile(intent.file, intent.line, { flag: "a" });
+    first.spawnIntentWritten("r1");
+    const next = await Ledger.open(dir, { clock, log: logs.log });
+    opened.push(next);
+    expect(next.lookup("r1")).toMatchObject({ state: "running", resultId: "res-1" });
+  });
+
+  it("spawnerWritesIntents: a rotated file is kept one rotation longer (spawn orders may still name it)", async () => {
+    const ledger = await open({ spawnerWritesIntents: true, intentsRotateBytes: 1 });
+    for (const id of ["r1", "r2", "r3"]) {
+      await ledger.admit(input(id));
+      await ledger.markLaunching(id, { ...launch, resultId: `res-${id}` }, { running: true });
+      const intent = ledger.takeSpawnIntent(id)!;
+      await writeFile(intent.file, intent.line, { flag: "a" });
+      await waitFor(async () => (await keysOnDisk()).includes(id), {
+        what: `${id} in the journal`,
+      });
+    }
+    // r1 → intents-1, r2 → intents-2, r3 → intents-3: only the newest rotated one is left.
+    await waitFor(
+      async () =>
+        JSON.stringify((await readdir(dir)).filter((f) => f.startsWith("intents-")).sort()) ===
+        JSON.stringify(["intents-3"]),
+      { what: "intents-1 and -2 to go" },
+    );
+  });
+
   it("skips damaged intent lines with a warning", async () => {
     await mkdir(dir, { recursive: true });
     await writeFile(join(dir, "intents-4"), '00000000 "r9" {not a record}\n');
