@@ -2,7 +2,7 @@
 //   npx tsx bench/commands.bench.ts [--round-trips 200] [--burst 1000] [--burst-rounds 3]
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
@@ -114,6 +114,28 @@ const peakRss = (pid: number) => {
   return m ? Number(m[1]) * 1024 : Number.NaN;
 };
 
+/** The agent's spawn helper (a child named in ps), if one runs. */
+function spawnHelperOf(agentPid: number): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== agentPid) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("spawn helper"))
+        return Number(entry);
+    } catch {}
+  }
+  return undefined;
+}
+
+function helperMemory(pid: number): { rss: number; privateBytes: number } {
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kb = (field: string) =>
+    Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(rollup)?.[1] ?? 0) * 1024;
+  return { rss: peakRss(pid), privateBytes: kb("Private_Clean") + kb("Private_Dirty") };
+}
+
 const server = await NatsServer.start();
 const nc = await connect({ servers: server.url });
 await bootstrapKanade(nc, { resultOutput: true });
@@ -145,6 +167,13 @@ try {
     `burst: median ratio ${pct(ratios, 50).toFixed(2)} of ${BURST_ROUNDS} alternating rounds (target ≥ 0.70)`,
   );
   console.log(`agent peak RSS ${(peakRss(agent.pid!) / 2 ** 20).toFixed(1)} MiB (target < 150 MB)`);
+  const helper = spawnHelperOf(agent.pid!);
+  if (helper !== undefined) {
+    const { rss, privateBytes } = helperMemory(helper);
+    console.log(
+      `spawn helper (pid ${helper}): peak RSS ${(rss / 2 ** 20).toFixed(1)} MiB, of which private (not shared with the agent's Node binary) ${(privateBytes / 2 ** 20).toFixed(1)} MiB now`,
+    );
+  }
 } finally {
   await agent.stop().catch(() => {});
   await nc.close();

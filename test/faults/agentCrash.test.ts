@@ -39,14 +39,22 @@ const isAlive = (pid: number) => {
   }
 };
 
+/** Runs `sleep 30.<mark>` on `scenario` (the mark finds its process, and kills it after). */
+async function runMarkedSleep(
+  scenario: AgentScenario,
+): Promise<{ cmd: ReturnType<AgentScenario["runCommand"]>; mark: string }> {
+  const mark = marker();
+  marks.push(mark);
+  const cmd = scenario.runCommand(`sleep 30.${mark}`);
+  await scenario.publish(cmd);
+  await waitFor(() => pidsMatching(mark).length > 0, { what: "the marked sleep to run" });
+  return { cmd, mark };
+}
+
 describe("spawn helper faults", () => {
   it("the spawn helper SIGKILLed during a run: result -1 saying so, the script killed, the next command runs", async () => {
     s = await AgentScenario.start();
-    const mark = marker();
-    marks.push(mark);
-    const cmd = s.runCommand(`sleep 30.${mark}`);
-    await s.publish(cmd);
-    await waitFor(() => pidsMatching(mark).length > 0, { what: "the marked sleep to run" });
+    const { cmd, mark } = await runMarkedSleep(s);
     const helper = helperOf(s.agent.pid!);
     expect(helper).toBeGreaterThan(0);
 
@@ -83,12 +91,8 @@ describe("spawn helper faults", () => {
 describe("agent crashes (behavior.md 6.6, 18.2)", () => {
   it("SIGKILL during a run, then a restart: exit 121 with the run's result_id, never run again", async () => {
     s = await AgentScenario.start();
-    const mark = marker();
-    marks.push(mark);
-    const cmd = s.runCommand(`sleep 30.${mark}`);
-    await s.publish(cmd);
+    const { cmd, mark } = await runMarkedSleep(s);
     const started = await s.waitStarted(cmd.requestId);
-    await waitFor(() => pidsMatching(mark).length > 0, { what: "the marked sleep to run" });
     expect(s.ledgerRecord(cmd.requestId)?.state).toBe("running");
 
     await s.agent.kill();
@@ -125,11 +129,7 @@ describe("agent crashes (behavior.md 6.6, 18.2)", () => {
 
   it("SIGTERM during a run: exit 0 within 5 s, result -1 `killed: agent stopping` published", async () => {
     s = await AgentScenario.start();
-    const mark = marker();
-    marks.push(mark);
-    const cmd = s.runCommand(`sleep 30.${mark}`);
-    await s.publish(cmd);
-    await waitFor(() => pidsMatching(mark).length > 0, { what: "the marked sleep to run" });
+    const { cmd, mark } = await runMarkedSleep(s);
 
     const t0 = Date.now();
     const code = await s.agent.stop("SIGTERM", 8_000);

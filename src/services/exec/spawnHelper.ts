@@ -117,7 +117,9 @@ export class SpawnHelper implements Spawner {
       release: () => {
         if (inProcess) return inProcess.release();
         if (!this.#table.remove(id)) return;
-        this.#order({ op: "release", id });
+        // Never starts a helper: the one watching this child is the running one, if any.
+        const helper = this.#helper;
+        if (helper?.ready) this.#send(helper, { op: "release", id });
         this.#idleLater();
       },
     };
