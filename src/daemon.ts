@@ -285,7 +285,8 @@ export async function startDaemon({
           events,
           publishNow: (kind, name) => void drainer.publishNow(kind, name),
           spawner: spawnHelper,
-          publishResult: (raw) => drainer.publishResult(Buffer.from(raw, "utf8")),
+          publishResult: (raw, complete) =>
+            drainer.publishResult(Buffer.from(raw, "utf8"), complete),
           onResult: (requestId, exitCode, finishedAt) => {
             localWaiters.get(requestId)?.({ exitCode, finishedAt });
             localWaiters.delete(requestId);

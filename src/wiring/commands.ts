@@ -45,7 +45,10 @@ export interface CommandDeps {
    * Publishes a result held by the ledger (no outbox file); true once the broker acked it. Absent
    * (tests, or disabled): every result goes through an outbox file first.
    */
-  publishResult?: (raw: string) => Promise<boolean>;
+  publishResult?: (
+    raw: string,
+    complete?: { requestId: string; resultId: string },
+  ) => Promise<boolean>;
   /** A result or event file was written: publish it now rather than at the next drain pass. */
   publishNow?: (kind: OutboxKind, name: string) => void;
   /** Who forks the children (the spawn helper on POSIX); the agent's own process when absent. */
@@ -348,7 +351,12 @@ async function handOverResult(
   log: AgentContext["log"],
 ): Promise<void> {
   try {
-    if (!(await deps.publishResult!(raw))) {
+    // Nothing private to move to the object store: the bytes are the ExecResult as published.
+    const complete =
+      Object.keys(file.privateMembers).length === 0
+        ? { requestId, resultId: String(file.payload.result_id ?? "") }
+        : undefined;
+    if (!(await deps.publishResult!(raw, complete))) {
       await untilWritten("result file", log, new AbortController().signal, () =>
         deps.results.write(file.payload, file.privateMembers),
       );

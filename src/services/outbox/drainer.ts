@@ -149,9 +149,36 @@ export class OutboxDrainer {
    * Publishes a result that is durable elsewhere (the ledger holds it) without an outbox file:
    * fitted like a file's, sent, PubAck awaited. True once acked; false when it could not be
    * (not connected, refused, no ack): the caller then writes it to the outbox. Never rejects.
+   * `complete`: `raw` is the whole ExecResult with no private members (see below).
    */
-  async publishResult(raw: Buffer): Promise<boolean> {
+  async publishResult(
+    raw: Buffer,
+    complete?: { requestId: string; resultId: string },
+  ): Promise<boolean> {
     if (!this.#o.publisher.connected()) return false;
+    if (complete && raw.length <= payloadBudget(this.#o.publisher.maxPayload())) {
+      // Bytes the agent just encoded, nothing private, fitting max_payload: sent as they are,
+      // without parsing and encoding them again. The ledger already says finished: no hook.
+      try {
+        await this.#send(
+          {
+            subject: resultSubject(complete.requestId),
+            data: raw,
+            msgId: complete.resultId || undefined,
+            published: () => {},
+            log: this.#o.log,
+          },
+          this.#ackTimeoutMs,
+        );
+        return true;
+      } catch (err) {
+        this.#o.log.debug(
+          { request_id: complete.requestId, err: describeError(err) },
+          "immediate result publish failed; left to the outbox",
+        );
+        return false;
+      }
+    }
     const log = this.#o.log.child({ outbox: "ledger" });
     try {
       const prepared = await this.#prepareResult(raw, log, this.#ackTimeoutMs);

@@ -486,6 +486,26 @@ describe("outbox drain against a real broker", () => {
     expect(body(m!).stderr as string).toMatch(/dropped\]\n[\s\S]*\ntimeout after 60s$/);
   });
 
+  it("publishResult: a complete result's bytes go out unchanged with Nats-Msg-Id; an oversized one is fitted", async () => {
+    const env = await setup({ config: "max_payload: 65536\n" });
+    const r = result();
+    const raw = Buffer.from(JSON.stringify(encodeExecResult(r)));
+    expect(await env.drainer.publishResult(raw, r)).toBe(true);
+    const [m] = await messages(env.jsm, "RESULTS");
+    expect(Buffer.from(m!.data).equals(raw)).toBe(true);
+    expect(m!.header?.get("Nats-Msg-Id")).toBe(r.resultId);
+    expect(m!.subject).toBe(`results.${r.requestId}`);
+
+    // Over max_payload − 1024 even though "complete": parsed and cut like any result.
+    const big = result({ stdout: "x".repeat(70_000) });
+    const bigRaw = Buffer.from(JSON.stringify(encodeExecResult(big)));
+    expect(await env.drainer.publishResult(bigRaw, big)).toBe(true);
+    const stored = await messages(env.jsm, "RESULTS");
+    expect(stored).toHaveLength(2);
+    expect(stored[1]!.data.length).toBeLessThanOrEqual(65_536 - 1024);
+    expect(body(stored[1]!).stdout as string).toMatch(/bytes of stdout dropped/);
+  });
+
   it("counts messages the server rejects, backs off, and moves the file to stuck/ after 10", async () => {
     const env = await setup({ streams: false, backoff: { baseMs: 1, capMs: 4 } });
     await addStreams(env.jsm, { max_msg_size: 200 });
