@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import type { Socket } from "node:net";
 import type { Logger } from "../logging/logger.js";
 import { spawnEngine } from "./spawnEngine.js";
 import {
@@ -120,6 +121,7 @@ export class SpawnHelper implements Spawner {
         // Never starts a helper: the one watching this child is the running one, if any.
         const helper = this.#helper;
         if (helper?.ready) this.#send(helper, { op: "release", id });
+        if (helper && this.#table.size === 0) holdOpen(helper.proc, false);
         this.#idleLater();
       },
     };
@@ -138,6 +140,7 @@ export class SpawnHelper implements Spawner {
     }
     if (inProcess) this.#orphans.set(order.id, inProcess);
     const helper = this.#helper ?? this.#start();
+    if (order.op === "spawn") holdOpen(helper.proc, true);
     if (helper.ready) this.#send(helper, order);
     else helper.waiting.push(order);
   }
@@ -155,6 +158,8 @@ export class SpawnHelper implements Spawner {
     proc.stdin?.on("error", () => {}); // a helper that died at once: its exit tells
     proc.stdin?.end(helperSource());
     proc.stderr?.setEncoding("utf8");
+    // What the helper writes is read while anything else keeps the agent up, never alone.
+    (proc.stderr as Socket | null)?.unref();
     proc.stderr?.on("data", (text: string) =>
       this.#log?.warn(
         { helper_pid: proc.pid, stderr: text.slice(0, 2000) },
@@ -167,15 +172,16 @@ export class SpawnHelper implements Spawner {
         this.#orphans.delete(event.id);
         this.#table.deliver(event);
       }
-      if (this.#table.size === 0) this.#idleLater();
+      if (this.#table.size === 0) {
+        holdOpen(helper.proc, false);
+        this.#idleLater();
+      }
     });
     proc.once("error", (err) => this.#gone(helper, `could not be started: ${err.message}`));
     proc.once("exit", (code, signal) =>
       this.#gone(helper, signal ? `was killed by ${signal}` : `exited with code ${code}`),
     );
-    // Never what keeps the agent alive: runs in flight hold their own timers.
-    proc.unref();
-    proc.channel?.unref();
+    holdOpen(proc, false);
     return helper;
   }
 
@@ -243,5 +249,16 @@ export class SpawnHelper implements Spawner {
     // Retired with children in flight (agent stopping): their fate is no longer observed.
     this.#orphans.clear();
     if (this.#table.size > 0) this.#table.loseAll("the spawn helper was stopped");
+  }
+}
+
+/** An idle helper never keeps the agent alive; one with children in flight does. */
+function holdOpen(proc: ChildProcess, hold: boolean): void {
+  if (hold) {
+    proc.ref();
+    proc.channel?.ref();
+  } else {
+    proc.unref();
+    proc.channel?.unref();
   }
 }

@@ -8,6 +8,7 @@ import { type StartRunOptions, startRun } from "../../../src/services/exec/run.j
 import { spawnEngine } from "../../../src/services/exec/spawnEngine.js";
 import { SpawnHelper } from "../../../src/services/exec/spawnHelper.js";
 import type { SpawnEvent } from "../../../src/services/exec/spawnProtocol.js";
+import { REPO_ROOT } from "../../helpers/agentProcess.js";
 import { waitFor } from "../../helpers/waitFor.js";
 
 let root: string;
@@ -87,6 +88,32 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     expect(next.exitCode).toBe(0);
     expect(text(next.stdout.head)).toBe("again\n");
     expect(helper.pid).not.toBe(first);
+  });
+
+  it("a run in flight keeps the agent's process alive; an idle helper does not", async () => {
+    // A process whose only work is one run through the helper (the built module, as deployed).
+    const mod = path.join(REPO_ROOT, "dist", "services", "exec");
+    const script = `
+      const { SpawnHelper } = await import(${JSON.stringify(path.join(mod, "spawnHelper.js"))});
+      const { startRun } = await import(${JSON.stringify(path.join(mod, "run.js"))});
+      const helper = new SpawnHelper();
+      const run = startRun({
+        invocation: { file: "/bin/sh", args: ["-c", "sleep 0.3; echo finished"], staged: [] },
+        env: { PATH: process.env.PATH }, scriptDir: "/unused", timeoutMs: 10000, spawner: helper,
+      });
+      run.done.then((o) => console.log(o.stdout.head.toString().trim()));`;
+    const t0 = performance.now();
+    const out = childProcesses.execFileSync(
+      process.execPath,
+      ["--input-type=module", "-e", script],
+      {
+        encoding: "utf8",
+        timeout: 10_000,
+      },
+    );
+    expect(out.trim()).toBe("finished");
+    // It exited by itself once the run was over: the idle helper held nothing open.
+    expect(performance.now() - t0).toBeLessThan(5_000);
   });
 
   it("an idle helper exits and the next spawn starts another", async () => {
