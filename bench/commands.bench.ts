@@ -91,10 +91,13 @@ async function bareBurst(): Promise<number> {
 
 async function agentBurst(nc: NatsConnection): Promise<number> {
   let got = 0;
+  let failed = 0;
   let sub: ReturnType<NatsConnection["subscribe"]> | undefined;
   const done = new Promise<void>((resolve) => {
     sub = nc.subscribe("results.>", {
-      callback: () => {
+      callback: (_err, m) => {
+        // A command that failed fast would flatter the rate: every one must have run.
+        if ((m.json() as { exit_code: number }).exit_code !== 0) failed++;
         if (++got === BURST) resolve();
       },
     });
@@ -106,6 +109,7 @@ async function agentBurst(nc: NatsConnection): Promise<number> {
   await done;
   const rate = BURST / ((performance.now() - t) / 1000);
   sub?.unsubscribe();
+  if (failed > 0) throw new Error(`${failed} of ${BURST} burst commands did not exit 0`);
   return rate;
 }
 
