@@ -79,8 +79,9 @@ export class Ledger {
   readonly #maxAgeMs: number;
   #journal!: Journal;
   /**
-   * `running` records, synced on this thread before the spawn: the journal's thread-pool round
-   * trip costs more than the sync itself, on every command's way to its spawn.
+   * `running` records, synced before the spawn by the spawner (`spawnerWritesIntents`) or on this
+   * thread: the journal's thread-pool round trip costs more than the sync itself, on every
+   * command's way to its spawn.
    */
   #intents!: IntentLog;
   /** Journal writes of the `running` lines in the current intents file: it goes once they land. */
@@ -252,7 +253,10 @@ export class Ledger {
       : this.#transition(requestId, state, next);
   }
 
-  /** Step 12: on disk before the spawn (§6.3). Already `running` (see markLaunching) → no-op. */
+  /**
+   * Step 12: on disk before the spawn (§6.3) — when it resolves, or, with `spawnerWritesIntents`,
+   * once the spawner wrote `takeSpawnIntent`'s line. Already `running` (markLaunching) → no-op.
+   */
   markRunning(requestId: string): Promise<void> {
     return this.#markRunningNow(requestId, (r) => {
       if (r.state === "running") return undefined;
