@@ -49,7 +49,7 @@ import type {
   WaitEvent,
 } from "./dsl.js";
 import { faketimeLibrary } from "./faketime.js";
-import { killMatching, pidsMatching } from "./processes.js";
+import { childMatching, killMatching, pidsMatching } from "./processes.js";
 import { intBetween } from "./random.js";
 import type { ScenarioRow } from "./table.js";
 import { type Expectation, parseRunLog, type ResultRecord, tally } from "./tally.js";
@@ -358,6 +358,14 @@ export class ScenarioRun implements ScenarioContext {
     if (signal === "SIGKILL") await a.proc.kill();
     else await a.proc.stop(signal, 10_000);
     this.#fault(`agent-${signal.toLowerCase()}`);
+  }
+
+  async killSpawnHelper(agent: string): Promise<void> {
+    const a = this.#agent(agent);
+    const helper = childMatching(a.proc.pid, "spawn helper");
+    if (helper === undefined) throw new Error(`agent ${agent} has no spawn helper running`);
+    process.kill(helper, "SIGKILL");
+    this.#fault("spawn-helper-sigkill");
   }
 
   async restartAgent(id: string, opts: { waitReady?: boolean } = {}): Promise<void> {

@@ -133,6 +133,8 @@ export interface ScenarioContext {
   freezeBroker(ms: number, node?: number): Promise<void>;
   killAgent(id: string, signal?: NodeJS.Signals): Promise<void>;
   restartAgent(id: string, opts?: { waitReady?: boolean }): Promise<void>;
+  /** SIGKILLs the agent's spawn helper (the process that forks its scripts; POSIX). */
+  killSpawnHelper(agent: string): Promise<void>;
   deleteConsumer(agent: string): Promise<void>;
   deleteStream(name: string): Promise<void>;
   /** Makes the agent's `outbox/` full (see `faults/diskFull.ts` for the two modes). */

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * Pids of live processes whose command line contains `pattern` (pgrep -f), this process
@@ -18,6 +18,22 @@ export function pidsMatching(pattern: string): number[] {
     .filter((l) => l.trim() !== "")
     .map(Number)
     .filter((pid) => pid !== process.pid && isAlive(pid));
+}
+
+/** A live child of `parent` whose command line contains `pattern`, from /proc. */
+export function childMatching(parent: number, pattern: string): number | undefined {
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid !== parent || !isAlive(Number(entry))) continue;
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(pattern)) return Number(entry);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return undefined;
 }
 
 /** SIGKILLs, by pid, what `pidsMatching(pattern)` finds; returns how many it found. */

@@ -6,6 +6,7 @@ import { clusterKillTwoNodes, lameDuckCluster } from "./cluster.js";
 import { consumerDeletedDuringReplay, streamDeletedRecreated } from "./jetstream.js";
 import { blackholeBeyondPing, partitionDuringResultPublish } from "./network.js";
 import { outboxFull } from "./outboxFull.js";
+import { spawnHelperSigkillMidCommand } from "./spawnHelper.js";
 import { commandStorm } from "./storm.js";
 
 /** Every scenario, in the order `npm run faults` runs them. */
@@ -14,6 +15,7 @@ export const ALL_SCENARIOS: readonly Scenario[] = [
   brokerEmptyStore,
   brokerFrozen,
   agentSigkillMidCommand,
+  spawnHelperSigkillMidCommand,
   partitionDuringResultPublish,
   blackholeBeyondPing,
   consumerDeletedDuringReplay,
