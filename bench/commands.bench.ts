@@ -2,9 +2,10 @@
 //   npx tsx bench/commands.bench.ts [--round-trips 200] [--burst 1000] [--burst-rounds 3]
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { childMatching } from "../faults/processes.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
@@ -118,21 +119,6 @@ const peakRss = (pid: number) => {
   return m ? Number(m[1]) * 1024 : Number.NaN;
 };
 
-/** The agent's spawn helper (a child named in ps), if one runs. */
-function spawnHelperOf(agentPid: number): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid !== agentPid) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes("spawn helper"))
-        return Number(entry);
-    } catch {}
-  }
-  return undefined;
-}
-
 function helperMemory(pid: number): { rss: number; privateBytes: number } {
   const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
   const kb = (field: string) =>
@@ -171,7 +157,7 @@ try {
     `burst: median ratio ${pct(ratios, 50).toFixed(2)} of ${BURST_ROUNDS} alternating rounds (target ≥ 0.70)`,
   );
   console.log(`agent peak RSS ${(peakRss(agent.pid!) / 2 ** 20).toFixed(1)} MiB (target < 150 MB)`);
-  const helper = spawnHelperOf(agent.pid!);
+  const helper = childMatching(agent.pid!, "kanade-agent spawn helper");
   if (helper !== undefined) {
     const { rss, privateBytes } = helperMemory(helper);
     console.log(

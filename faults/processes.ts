@@ -50,7 +50,7 @@ export function killMatching(pattern: string): number {
 }
 
 /** Alive and not a zombie (a zombie already ended; only its parent has not reaped it). */
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";

@@ -1,6 +1,7 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { childMatching, isAlive } from "../../faults/processes.js";
 import { OUTCOME_UNKNOWN_NOTE } from "../../src/services/commands/recovery.js";
 import { eventStartedSubject, killSubject } from "../../src/services/nats/subjects.js";
 import { AgentScenario, killMatching, marker, pidsMatching } from "../helpers/agentScenario.js";
@@ -16,28 +17,7 @@ afterEach(async () => {
 });
 
 /** The spawn helper the agent `agentPid` started, if one runs. */
-function helperOf(agentPid: number): number | undefined {
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "latin1");
-      const [state, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      if (Number(ppid) === agentPid && state !== "Z" && cmd.includes("kanade-agent spawn helper"))
-        return Number(entry);
-    } catch {}
-  }
-  return undefined;
-}
-
-const isAlive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-};
+const helperOf = (agentPid: number) => childMatching(agentPid, "kanade-agent spawn helper");
 
 /** Runs `sleep 30.<mark>` on `scenario` (the mark finds its process, and kills it after). */
 async function runMarkedSleep(

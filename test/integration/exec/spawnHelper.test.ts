@@ -3,6 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isAlive } from "../../../faults/processes.js";
 import { buildInvocation } from "../../../src/services/exec/invocation.js";
 import { type StartRunOptions, startRun } from "../../../src/services/exec/run.js";
 import { spawnEngine } from "../../../src/services/exec/spawnEngine.js";
@@ -38,20 +39,6 @@ const run = (script: string, spawner: SpawnHelper, opts: Partial<StartRunOptions
     ...opts,
   });
 
-/** [state, ppid, pgrp] of a live process, undefined once it is gone. */
-function stat(pid: number): { state: string; ppid: number; pgrp: number } | undefined {
-  try {
-    const s = fs.readFileSync(`/proc/${pid}/stat`, "latin1");
-    const [state, ppid, pgrp] = s.slice(s.lastIndexOf(")") + 2).split(" ");
-    return { state: state!, ppid: Number(ppid), pgrp: Number(pgrp) };
-  } catch {
-    return undefined;
-  }
-}
-const alive = (pid: number) => {
-  const s = stat(pid);
-  return s !== undefined && s.state !== "Z";
-};
 const text = (b: Buffer) => b.toString("utf8");
 
 describe("spawn helper (children forked by a small process, not the agent)", () => {
@@ -72,7 +59,7 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     const helper = newHelper();
     const h = run("sleep 60 & echo $!; sleep 60", helper, { timeoutMs: 60_000 });
     const pgid = (await h.started)!;
-    await waitFor(() => alive(pgid));
+    await waitFor(() => isAlive(pgid));
     const first = helper.pid!;
     const t0 = performance.now();
     process.kill(first, "SIGKILL");
@@ -82,7 +69,7 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     expect(o.notes).toEqual([
       "[agent: the spawn helper was killed by SIGKILL; the script was killed, its exit code is unknown]",
     ]);
-    await waitFor(() => !alive(pgid), { what: "the orphaned script to be killed" });
+    await waitFor(() => !isAlive(pgid), { what: "the orphaned script to be killed" });
 
     const next = await run("echo again", helper).done;
     expect(next.exitCode).toBe(0);
@@ -120,7 +107,7 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     const helper = newHelper({ idleExitMs: 200 });
     expect((await run("true", helper).done).exitCode).toBe(0);
     const first = helper.pid!;
-    await waitFor(() => !alive(first), { what: "the idle helper to exit" });
+    await waitFor(() => !isAlive(first), { what: "the idle helper to exit" });
     expect(helper.pid).toBeUndefined();
     expect((await run("echo back", helper).done).exitCode).toBe(0);
     expect(helper.pid).toBeGreaterThan(0);
@@ -131,7 +118,7 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     await run("true", helper).done;
     const pid = helper.pid!;
     helper.close();
-    await waitFor(() => !alive(pid), { what: "the helper to exit" });
+    await waitFor(() => !isAlive(pid), { what: "the helper to exit" });
     const o = await run("echo $PPID", helper).done;
     expect(Number(text(o.stdout.head).trim())).toBe(process.pid);
   });
