@@ -91,7 +91,9 @@ export class Ledger {
   /** Intent lines for the spawner to write (`spawnerWritesIntents`), by request_id. */
   readonly #dueIntents = new Map<string, { file: string; line: string }>();
   readonly #spawnerWritesIntents: boolean;
+  /** Intents files read at open, deleted once the journal holds the records taken from them. */
   #intentFiles: string[] = [];
+  #intentFoldWrites: Promise<void>[] = [];
   #intentsPausedUntil = 0;
   #intentSyncMs = 0;
   #rotating = false;
@@ -153,7 +155,7 @@ export class Ledger {
       });
     }
     await ledger.#removeLegacyFiles();
-    await IntentLog.remove(ledger.#intentFiles.splice(0));
+    await ledger.#removeIntentFiles();
     return ledger;
   }
 
@@ -691,8 +693,8 @@ export class Ledger {
     }
     for (const r of adopted.values()) {
       const written = journal.append(r.requestId, encodeRecord(r), false);
-      written.catch(() => {}); // judged in #removeLegacyFiles, with the folded legacy records
-      this.#legacyWrites.push(written);
+      written.catch(() => {}); // judged in #removeIntentFiles
+      this.#intentFoldWrites.push(written);
     }
     if (damaged > 0) {
       this.#log.warn({ dir: this.#dir, lines: damaged }, "ledger: damaged intent lines ignored");
@@ -744,6 +746,22 @@ export class Ledger {
   }
 
   /** Once their records are in the compacted journal, the old files go. */
+  /** The intents files read at open go once the journal holds what was taken from them. */
+  async #removeIntentFiles(): Promise<void> {
+    const writes = await Promise.allSettled(this.#intentFoldWrites.splice(0));
+    const failed = writes.find((w) => w.status === "rejected");
+    if (failed) {
+      // Read again at the next start; until then the records live in memory.
+      this.#log.error(
+        { dir: this.#dir, err: String(failed.reason) },
+        "ledger: running records of the intent log not moved to the journal; files kept",
+      );
+      this.#intentFiles = [];
+      return;
+    }
+    await IntentLog.remove(this.#intentFiles.splice(0));
+  }
+
   async #removeLegacyFiles(): Promise<void> {
     const writes = await Promise.allSettled(this.#legacyWrites.splice(0));
     const failed = writes.find((w) => w.status === "rejected");

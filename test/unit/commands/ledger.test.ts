@@ -415,6 +415,24 @@ describe("intent log: `running` synced before the spawn, on this thread", () => 
     expect(await next.admit(input("r1"))).toEqual({ outcome: "duplicate", conflict: false });
   });
 
+  it("keeps the intents file when the record taken from it cannot be written to the journal", async () => {
+    const first = await open({ admitLingerMs: NEVER });
+    await first.admit(input("r1"));
+    await first.markLaunching("r1", launch, { running: true });
+    failWrites().mockRejectedValueOnce(enospc());
+    const next = await Ledger.open(dir, { clock, log: logs.log });
+    opened.push(next);
+    expect(next.lookup("r1")?.state).toBe("running");
+    expect((await intentLines()).map((l) => l.key)).toEqual(["r1"]);
+    expect(
+      logs.lines.some(
+        (l) =>
+          l.msg ===
+          "ledger: running records of the intent log not moved to the journal; files kept",
+      ),
+    ).toBe(true);
+  });
+
   it("an intent never takes a record back from finished", async () => {
     const first = await open();
     await first.admit(input("r1"));
