@@ -189,6 +189,20 @@ describe.each([
     expect(h.kill("stopping")).toBe(false);
   });
 
+  it("a kill right after the start, before the spawner said the child runs, still ends its tree", async () => {
+    const marker = path.join(root, `early-kill-${runCount}`);
+    const h = run(sh(`touch '${marker}'; sleep 60`), { execId: "e-early" });
+    expect(h.kill("remote")).toBe(true); // the helper has not answered yet
+    const t0 = performance.now();
+    const o = await h.done;
+    expect(performance.now() - t0).toBeLessThan(3000);
+    expect(o.exitCode).toBe(-1);
+    expect(o.killedBy).toBe("remote");
+    expect(o.notes).toEqual(["killed by remote signal (kill.e-early)"]);
+    const pgid = await h.started;
+    if (pgid !== undefined) expect(liveMembers(pgid)).toEqual([]);
+  });
+
   it("escalates to SIGKILL after the grace when the tree ignores SIGTERM", async () => {
     const marker = path.join(root, `trap-started-${runCount}`);
     const h = run(sh(`trap '' TERM; sleep 60 & echo $!; touch '${marker}'; sleep 60`));
