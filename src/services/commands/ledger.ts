@@ -745,38 +745,38 @@ export class Ledger {
     return loaded;
   }
 
-  /** Once their records are in the compacted journal, the old files go. */
   /** The intents files read at open go once the journal holds what was taken from them. */
   async #removeIntentFiles(): Promise<void> {
-    const writes = await Promise.allSettled(this.#intentFoldWrites.splice(0));
-    const failed = writes.find((w) => w.status === "rejected");
-    if (failed) {
-      // Read again at the next start; until then the records live in memory.
-      this.#log.error(
-        { dir: this.#dir, err: String(failed.reason) },
-        "ledger: running records of the intent log not moved to the journal; files kept",
-      );
-      this.#intentFiles = [];
-      return;
-    }
-    await IntentLog.remove(this.#intentFiles.splice(0));
+    const files = this.#intentFiles.splice(0);
+    if (await this.#folded(this.#intentFoldWrites.splice(0), "running records of the intent log"))
+      await IntentLog.remove(files);
   }
 
+  /** Record files of the old layout go once their records are in the compacted journal. */
   async #removeLegacyFiles(): Promise<void> {
-    const writes = await Promise.allSettled(this.#legacyWrites.splice(0));
-    const failed = writes.find((w) => w.status === "rejected");
-    if (failed) {
-      // Read again at the next start; until then the records live in memory.
-      this.#log.error(
-        { dir: this.#dir, err: String(failed.reason) },
-        "ledger: records of the one-file-per-record layout not moved to the journal; files kept",
-      );
-      this.#legacyFiles = [];
+    const names = this.#legacyFiles.splice(0);
+    if (
+      !(await this.#folded(
+        this.#legacyWrites.splice(0),
+        "records of the one-file-per-record layout",
+      ))
+    )
       return;
-    }
-    for (const name of this.#legacyFiles.splice(0)) {
-      await unlink(join(this.#dir, name)).catch(() => {});
-    }
+    for (const name of names) await unlink(join(this.#dir, name)).catch(() => {});
+  }
+
+  /**
+   * Whether every journal write of records taken from other files landed. If not, those files
+   * are kept and read again at the next start; until then the records live in memory.
+   */
+  async #folded(writes: Promise<void>[], what: string): Promise<boolean> {
+    const failed = (await Promise.allSettled(writes)).find((w) => w.status === "rejected");
+    if (!failed) return true;
+    this.#log.error(
+      { dir: this.#dir, err: String(failed.reason) },
+      `ledger: ${what} not moved to the journal; files kept`,
+    );
+    return false;
   }
 
   async #loadLegacyFile(name: string): Promise<LedgerRecord | undefined> {
