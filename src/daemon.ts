@@ -318,9 +318,13 @@ export async function startDaemon({
           const kills = followSubscription(
             link,
             killWildcard(),
+            // Every kill of the fleet arrives here; the commands it names (queued, waiting their
+            // jitter or running) act on it and log it, the others ignore it.
             (msg) => {
               const execId = execIdFromKillSubject(msg.subject);
-              if (execId && backlog.size > 0) backlog.kill(execId);
+              if (!execId) return;
+              if (backlog.size > 0) backlog.kill(execId);
+              sendBack({ type: "KILL", execId });
             },
             log,
           );

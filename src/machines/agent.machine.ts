@@ -1,4 +1,5 @@
 import {
+  type AnyActorRef,
   assign,
   enqueueActions,
   fromCallback,
@@ -22,6 +23,8 @@ export type AgentEvent =
   | { type: "STOP" }
   /** The admission pipeline accepted a command (or crash recovery resumes one). */
   | CommandAdmittedEvent
+  /** A message on `kill.<exec_id>` (the one `kill.*` subscription): told to every live command. */
+  | { type: "KILL"; execId: string }
   /** A spawned command actor reached its final state. */
   | { type: `xstate.done.actor.${string}`; actorId: string };
 
@@ -55,6 +58,12 @@ export interface AgentInput {
 }
 
 const COMMAND_PREFIX = "command#";
+
+/** The live command actors among the root's children. */
+const commandActors = (self: AnyActorRef): AnyActorRef[] =>
+  Object.entries(self.getSnapshot().children as Record<string, AnyActorRef | undefined>).flatMap(
+    ([id, child]) => (id.startsWith(COMMAND_PREFIX) && child ? [child] : []),
+  );
 
 /**
  * The root of the actor tree (design.md). Long-lived children are invoked with a systemId so
@@ -134,6 +143,13 @@ export const agentMachine = setup({
     },
   ],
   on: {
+    // Each command decides whether the kill is its own: one message kills every run of an
+    // exec_id (7.16), and a few dozen live actors at most are asked.
+    KILL: {
+      actions: enqueueActions(({ event, enqueue, self }) => {
+        for (const child of commandActors(self)) enqueue.sendTo(child, event);
+      }),
+    },
     "xstate.done.actor.*": {
       guard: "isCommandDone",
       actions: [
@@ -169,10 +185,8 @@ export const agentMachine = setup({
         ({ system }) => system.get("selfUpdate")?.send({ type: "STOP" }),
         enqueueActions(({ context, enqueue, self }) => {
           if (context.commands === 0) return;
-          for (const [id, child] of Object.entries(self.getSnapshot().children)) {
-            if (id.startsWith(COMMAND_PREFIX) && child)
-              enqueue.sendTo(child, { type: "AGENT_STOPPING" });
-          }
+          for (const child of commandActors(self))
+            enqueue.sendTo(child, { type: "AGENT_STOPPING" });
         }),
       ],
       after: { stopDeadline: "stopped" },

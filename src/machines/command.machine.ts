@@ -32,7 +32,8 @@ export interface CommandInput {
 }
 
 export type CommandEvent =
-  | { type: "KILL" }
+  /** A message on `kill.<exec_id>`; every live command hears it and the one it names obeys. */
+  | { type: "KILL"; execId: string }
   | { type: "AGENT_STOPPING" }
   | { type: "EXITED"; outcome: RunEnded };
 
@@ -67,7 +68,6 @@ export const commandMachine = setup({
       async () => null,
     ),
     acquireSlot: fromPromise<void>(async () => {}),
-    watchKill: fromCallback<CommandEvent, { execId: string }>(() => () => {}),
     launch: fromPromise<Launch, { requestId: string; command: Command; receivedAt: number }>(
       async () => {
         throw new Error("launch actor not provided");
@@ -80,12 +80,16 @@ export const commandMachine = setup({
   },
   actions: {
     releaseSlot: () => {},
+    /** A kill naming this command arrived (logged with its request_id and exec_id). */
+    killReceived: () => {},
   },
   guards: {
     isRejected: ({ context }) => context.command === null,
     wasKilledWhileWaiting: ({ context }) => context.killedWhileWaiting === true,
     isResumed: ({ context }) => context.resume !== undefined,
-    killable: ({ context }) => !!context.command?.execId,
+    /** The kill names this command's exec_id (commands without one cannot be killed, 7.2). */
+    isOwnKill: ({ context, event }) =>
+      event.type === "KILL" && event.execId !== "" && event.execId === context.command?.execId,
     /** The spawn time has come (a long jitter is waited for in laps). */
     spawnDue: () => true,
     /** The launch just done has no jitter left to wait (its `spawn_at` is now or past). */
@@ -138,10 +142,6 @@ export const commandMachine = setup({
       ],
     },
     active: {
-      invoke: {
-        src: "watchKill",
-        input: ({ context }) => ({ execId: context.command?.execId ?? "" }),
-      },
       exit: [{ type: "releaseSlot" }],
       initial: "queued",
       states: {
@@ -244,7 +244,10 @@ export const commandMachine = setup({
             }),
           },
           on: {
-            KILL: { actions: sendTo("child", { type: "KILL" }) },
+            KILL: {
+              guard: "isOwnKill",
+              actions: [{ type: "killReceived" }, sendTo("child", ({ event }) => event)],
+            },
             EXITED: {
               target: "#command.reporting",
               actions: assign({ outcome: ({ event }) => event.outcome }),
@@ -262,13 +265,17 @@ export const commandMachine = setup({
       },
       on: {
         KILL: {
+          guard: "isOwnKill",
           target: "reporting",
-          actions: assign({
-            skip: ({ context }) => ({
-              exitCode: -1,
-              note: `killed by remote signal (kill.${context.command?.execId})`,
+          actions: [
+            { type: "killReceived" },
+            assign({
+              skip: ({ context }) => ({
+                exitCode: -1,
+                note: `killed by remote signal (kill.${context.command?.execId})`,
+              }),
             }),
-          }),
+          ],
         },
         AGENT_STOPPING: "abandoned",
       },

@@ -25,9 +25,8 @@ import {
 } from "../services/exec/index.js";
 import { failedToStartNote } from "../services/exec/notes.js";
 import { openExistingBucket } from "../services/kv/bucket.js";
-import { followSubscription } from "../services/nats/followSubscription.js";
+import { lazyChild } from "../services/logging/lazyChild.js";
 import { wakeableSleep } from "../services/nats/retry.js";
-import { killSubject } from "../services/nats/subjects.js";
 import type { OutboxKind } from "../services/outbox/drainer.js";
 import type { OutboxStore } from "../services/outbox/store.js";
 import { encodeEventStarted } from "../services/wire/index.js";
@@ -98,7 +97,7 @@ export function commandActorLogic(deps: CommandDeps) {
   // Read once: every lookup in process.env is a call into the C library, per spawn.
   const env = { ...process.env };
   const logFor = (requestId: string, cmd: Command | null, launch?: Launch | null) =>
-    ctx.log.child({
+    lazyChild(ctx.log, {
       request_id: requestId,
       exec_id: cmd?.execId ?? undefined,
       result_id: launch?.resultId,
@@ -116,9 +115,6 @@ export function commandActorLogic(deps: CommandDeps) {
         }),
       ),
       acquireSlot: fromPromise(({ signal }) => deps.slots.acquire(signal)),
-      watchKill: fromCallback<CommandEvent, { execId: string }>(({ input, sendBack }) =>
-        watchKill(ctx, input.execId, () => sendBack({ type: "KILL" })),
-      ),
       launch: fromPromise(async ({ input }) => {
         const { command, requestId } = input;
         const startedAt = ctx.clock.now();
@@ -127,8 +123,6 @@ export function commandActorLogic(deps: CommandDeps) {
             ? Math.floor(ctx.random() * command.jitterSecs) * 1000
             : 0;
         const launch: Launch = { resultId: randomUUID(), startedAt, spawnAt: startedAt + jitterMs };
-        // The kill subscription exists since the command was queued; make sure the server has it.
-        const flushed = command.execId ? ctx.link.connection?.flush().catch(() => {}) : undefined;
         await ledger.markLaunching(requestId, launch, { running: jitterMs === 0 });
         if (command.execId) {
           const name = await deps.events.write(
@@ -143,7 +137,6 @@ export function commandActorLogic(deps: CommandDeps) {
             }),
           );
           deps.publishNow?.("event", name);
-          await flushed;
         }
         logFor(requestId, command, launch).info({ jitter_ms: jitterMs }, "command launched");
         return launch;
@@ -157,6 +150,8 @@ export function commandActorLogic(deps: CommandDeps) {
       releaseSlot: ({ context }) => {
         if (context.holdsSlot) deps.slots.release();
       },
+      killReceived: ({ context }) =>
+        logFor(context.requestId, context.command, context.launch).info("kill received"),
     },
     guards: {
       spawnDue: ({ context }) => ctx.clock.now() >= (context.launch?.spawnAt ?? 0),
@@ -173,21 +168,6 @@ export function commandActorLogic(deps: CommandDeps) {
       },
     },
   });
-}
-
-/** kill.<exec_id>, subscribed on the current connection and again on a rebuilt one (7.2). */
-function watchKill(ctx: AgentContext, execId: string, onKill: () => void): () => void {
-  if (!execId) return () => {};
-  const sub = followSubscription(
-    ctx.link,
-    killSubject(execId),
-    () => {
-      ctx.log.info({ exec_id: execId }, "kill received");
-      onKill();
-    },
-    ctx.log,
-  );
-  return () => sub.stop();
 }
 
 function runChild(
@@ -235,7 +215,7 @@ function runChild(
       execId: command.execId ?? undefined,
       platform: ctx.platform,
       spawner: deps.spawner,
-      logger: ctx.log.child({
+      logger: lazyChild(ctx.log, {
         request_id: requestId,
         exec_id: command.execId ?? undefined,
         result_id: launch.resultId,
@@ -293,7 +273,7 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
       : syntheticResult(facts, input.skip?.exitCode ?? -1, input.skip?.note);
   const exitCode = file.payload.exit_code as number;
   const finishedAt = input.outcome?.finishedAt ?? now;
-  const log = ctx.log.child({
+  const log = lazyChild(ctx.log, {
     request_id: input.requestId,
     exec_id: facts.execId ?? undefined,
     result_id: file.payload.result_id,

@@ -35,18 +35,12 @@ function harness(
   const reports: ReportInput[] = [];
   let runReceive: ((e: CommandEvent) => void) | undefined;
   let runBack: ((e: CommandEvent) => void) | undefined;
-  let killBack: ((e: CommandEvent) => void) | undefined;
   let released = 0;
   const clock = new SimulatedClock();
   const machine = commandMachine.provide({
     actors: {
       evaluateGates: fromPromise(async () => opts.gate ?? null),
       acquireSlot: fromPromise(() => opts.slot ?? Promise.resolve()),
-      watchKill: fromCallback<CommandEvent, { execId: string }>(({ sendBack, input }) => {
-        trace.push(`watchKill:${input.execId}`);
-        killBack = sendBack;
-        return () => trace.push("unwatchKill");
-      }),
       launch: fromPromise(async () => {
         trace.push("launch");
         return { resultId: "res-1", startedAt: 1000, spawnAt: 1000 + (opts.jitterMs ?? 0) };
@@ -66,7 +60,10 @@ function harness(
         reports.push(input);
       }),
     },
-    actions: { releaseSlot: ({ context }) => (context.holdsSlot ? released++ : undefined) },
+    actions: {
+      releaseSlot: ({ context }) => (context.holdsSlot ? released++ : undefined),
+      killReceived: () => trace.push("killReceived"),
+    },
     // The simulated clock starts at 0, which stands for the launch instant 1000.
     guards: {
       spawnDue: ({ context }) => 1000 + clock.now() >= (context.launch?.spawnAt ?? 0),
@@ -80,11 +77,14 @@ function harness(
       untilDeadline: () => opts.untilDeadline ?? 1e9,
     },
   });
-  const start = (input: Partial<CommandInput> = {}) =>
-    createActor(machine, {
+  let actor: ReturnType<typeof createActor<typeof machine>> | undefined;
+  const start = (input: Partial<CommandInput> = {}) => {
+    actor = createActor(machine, {
       clock,
       input: { requestId: "r-1", command: command(), receivedAt: 500, ...input },
     }).start();
+    return actor;
+  };
   return {
     start,
     clock,
@@ -92,7 +92,8 @@ function harness(
     reports,
     released: () => released,
     exit: (code: number) => runBack?.({ type: "EXITED", outcome: exited(code) }),
-    kill: () => killBack?.({ type: "KILL" }),
+    /** A `kill.<execId>` message, as the root hands it to every live command. */
+    kill: (execId = "e-1") => actor?.send({ type: "KILL", execId }),
     onRunEvent: (fn: (e: CommandEvent) => void) => {
       runReceive = fn;
     },
@@ -115,7 +116,7 @@ describe("command machine", () => {
     h.exit(0);
     await settle(h.clock);
     expect(actor.getSnapshot().status).toBe("done");
-    expect(h.trace).toEqual(["watchKill:e-1", "launch", "run", "unwatchKill"]);
+    expect(h.trace).toEqual(["launch", "run"]);
     expect(h.reports).toHaveLength(1);
     expect(h.reports[0]?.outcome?.exitCode).toBe(0);
     expect(h.reports[0]?.launch?.resultId).toBe("res-1");
@@ -197,6 +198,38 @@ describe("command machine", () => {
     await settle(h.clock);
     h.kill();
     expect(seen).toEqual(["KILL"]);
+    expect(actor.getSnapshot().value).toEqual({ active: { running: "waiting" } });
+  });
+
+  it("ignores a kill naming another exec_id, queued or running (every command hears every kill)", async () => {
+    const h = harness({ slot: new Promise(() => {}) });
+    const queued = h.start();
+    await settle(h.clock);
+    h.kill("e-2");
+    expect(queued.getSnapshot().value).toEqual({ active: { queued: "unbounded" } });
+
+    const r = harness();
+    const seen: string[] = [];
+    r.onRunEvent((e) => seen.push(e.type));
+    const running = r.start();
+    await settle(r.clock);
+    r.kill("e-2");
+    expect(seen).toEqual([]);
+    expect(running.getSnapshot().value).toEqual({ active: { running: "waiting" } });
+    expect(h.trace.concat(r.trace)).not.toContain("killReceived");
+    r.kill("e-1");
+    expect(seen).toEqual(["KILL"]);
+    expect(r.trace).toContain("killReceived");
+  });
+
+  it("a command without an exec_id cannot be killed (7.2), not even by an empty one", async () => {
+    const h = harness();
+    const seen: string[] = [];
+    h.onRunEvent((e) => seen.push(e.type));
+    const actor = h.start({ command: command({ execId: null }) });
+    await settle(h.clock);
+    h.kill("");
+    expect(seen).toEqual([]);
     expect(actor.getSnapshot().value).toEqual({ active: { running: "waiting" } });
   });
 
