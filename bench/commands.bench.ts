@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { childMatching } from "../faults/processes.js";
+import { childrenMatching } from "../faults/processes.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
@@ -157,8 +157,7 @@ try {
     `burst: median ratio ${pct(ratios, 50).toFixed(2)} of ${BURST_ROUNDS} alternating rounds (target ≥ 0.70)`,
   );
   console.log(`agent peak RSS ${(peakRss(agent.pid!) / 2 ** 20).toFixed(1)} MiB (target < 150 MB)`);
-  const helper = childMatching(agent.pid!, "kanade-agent spawn helper");
-  if (helper !== undefined) {
+  for (const helper of childrenMatching(agent.pid!, "kanade-agent spawn helper")) {
     const { rss, privateBytes } = helperMemory(helper);
     console.log(
       `spawn helper (pid ${helper}): peak RSS ${(rss / 2 ** 20).toFixed(1)} MiB, of which private (not shared with the agent's Node binary) ${(privateBytes / 2 ** 20).toFixed(1)} MiB now`,

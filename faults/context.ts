@@ -49,7 +49,7 @@ import type {
   WaitEvent,
 } from "./dsl.js";
 import { faketimeLibrary } from "./faketime.js";
-import { childMatching, killMatching, pidsMatching } from "./processes.js";
+import { childrenMatching, killMatching, pidsMatching } from "./processes.js";
 import { intBetween } from "./random.js";
 import type { ScenarioRow } from "./table.js";
 import { type Expectation, parseRunLog, type ResultRecord, tally } from "./tally.js";
@@ -360,11 +360,12 @@ export class ScenarioRun implements ScenarioContext {
     this.#fault(`agent-${signal.toLowerCase()}`);
   }
 
+  /** SIGKILLs every spawn helper of the agent (a second one runs while two commands start). */
   async killSpawnHelper(agent: string): Promise<void> {
     const a = this.#agent(agent);
-    const helper = childMatching(a.proc.pid, "spawn helper");
-    if (helper === undefined) throw new Error(`agent ${agent} has no spawn helper running`);
-    process.kill(helper, "SIGKILL");
+    const helpers = childrenMatching(a.proc.pid, "spawn helper");
+    if (helpers.length === 0) throw new Error(`agent ${agent} has no spawn helper running`);
+    for (const helper of helpers) process.kill(helper, "SIGKILL");
     this.#fault("spawn-helper-sigkill");
   }
 

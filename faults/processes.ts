@@ -20,21 +20,27 @@ export function pidsMatching(pattern: string): number[] {
     .filter((pid) => pid !== process.pid && isAlive(pid));
 }
 
-/** A live child of `parent` whose command line contains `pattern`, from /proc. */
-export function childMatching(parent: number, pattern: string): number | undefined {
+/** The live children of `parent` whose command line contains `pattern`, from /proc. */
+export function childrenMatching(parent: number, pattern: string): number[] {
+  const found: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
       const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
       if (ppid !== parent || !isAlive(Number(entry))) continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(pattern)) return Number(entry);
+      if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(pattern))
+        found.push(Number(entry));
     } catch {
       // Gone meanwhile.
     }
   }
-  return undefined;
+  return found;
 }
+
+/** A live child of `parent` whose command line contains `pattern`. */
+export const childMatching = (parent: number, pattern: string): number | undefined =>
+  childrenMatching(parent, pattern)[0];
 
 /** SIGKILLs, by pid, what `pidsMatching(pattern)` finds; returns how many it found. */
 export function killMatching(pattern: string): number {

@@ -20,7 +20,7 @@ import { recoverLedger } from "./services/commands/recovery.js";
 import { syntheticResult } from "./services/commands/report.js";
 import { Slots } from "./services/commands/slots.js";
 import { type AgentConfig, toConnectionOptions } from "./services/config/index.js";
-import { SpawnHelper } from "./services/exec/spawnHelper.js";
+import { SPAWN_HELPERS, SpawnHelperPool } from "./services/exec/spawnHelperPool.js";
 import type { DataDirLayout } from "./services/fs/dataDir.js";
 import type { Logger } from "./services/logging/logger.js";
 import { closeConnection, openConnection, watchConnection } from "./services/nats/connection.js";
@@ -156,7 +156,7 @@ export async function startDaemon({
 
   const gateReads = new GateReads(kvLookup(ctx), clock);
   const spawnHelper = forkFromHelper
-    ? new SpawnHelper({ log: log.child({ component: "spawner" }) })
+    ? new SpawnHelperPool(SPAWN_HELPERS, { log: log.child({ component: "spawner" }) })
     : undefined;
 
   const drainer = new OutboxDrainer({

@@ -99,6 +99,11 @@ export class SpawnHelper implements Spawner {
     return this.#helper?.proc.pid;
   }
 
+  /** Children spawned through it and not yet released. */
+  get inFlight(): number {
+    return this.#table.size;
+  }
+
   /** Spawning from the agent's own process (closed, or the helper was given up). */
   get inProcess(): boolean {
     return this.#fallback || this.#closed;

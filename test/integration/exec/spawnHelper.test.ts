@@ -8,6 +8,7 @@ import { buildInvocation } from "../../../src/services/exec/invocation.js";
 import { type StartRunOptions, startRun } from "../../../src/services/exec/run.js";
 import { spawnEngine } from "../../../src/services/exec/spawnEngine.js";
 import { SpawnHelper } from "../../../src/services/exec/spawnHelper.js";
+import { SpawnHelperPool } from "../../../src/services/exec/spawnHelperPool.js";
 import type { SpawnEvent } from "../../../src/services/exec/spawnProtocol.js";
 import { REPO_ROOT } from "../../helpers/agentProcess.js";
 import { waitFor } from "../../helpers/waitFor.js";
@@ -29,7 +30,11 @@ const newHelper = (opts: ConstructorParameters<typeof SpawnHelper>[0] = {}) => {
 };
 
 let n = 0;
-const run = (script: string, spawner: SpawnHelper, opts: Partial<StartRunOptions> = {}) =>
+const run = (
+  script: string,
+  spawner: SpawnHelper | SpawnHelperPool,
+  opts: Partial<StartRunOptions> = {},
+) =>
   startRun({
     invocation: buildInvocation({ shell: "sh", script, platform: "linux", scriptDir: "/unused" }),
     env: process.env,
@@ -187,5 +192,41 @@ describe("spawn engine flow control", () => {
       clearInterval(timer);
     }
     expect(received).toBe(8_000_000);
+  });
+});
+
+describe("spawn helper pool (two commands can start at once)", () => {
+  const pools: SpawnHelperPool[] = [];
+  afterEach(() => {
+    for (const p of pools.splice(0)) p.close();
+  });
+
+  it("one command at a time uses one helper; two at once are forked by two helpers", async () => {
+    const pool = new SpawnHelperPool(2);
+    pools.push(pool);
+    for (let i = 0; i < 3; i++) expect((await run("true", pool).done).exitCode).toBe(0);
+    expect(pool.pids).toHaveLength(1);
+
+    const a = run("echo $PPID; sleep 1", pool);
+    const b = run("echo $PPID; sleep 1", pool);
+    const parents = (await Promise.all([a.done, b.done])).map((o) => Number(text(o.stdout.head)));
+    expect(new Set(parents).size).toBe(2);
+    expect(parents.sort()).toEqual([...pool.pids].sort());
+    for (const pid of parents) {
+      expect(fs.readFileSync(`/proc/${pid}/cmdline`, "utf8")).toContain(
+        "kanade-agent spawn helper",
+      );
+    }
+  });
+
+  it("close retires every helper", async () => {
+    const pool = new SpawnHelperPool(2);
+    pools.push(pool);
+    await Promise.all([run("sleep 0.3", pool).done, run("sleep 0.3", pool).done]);
+    const pids = pool.pids;
+    expect(pids).toHaveLength(2);
+    pool.close();
+    await waitFor(() => pids.every((p) => !isAlive(p)), { what: "both helpers to exit" });
+    expect(pool.pids).toEqual([]);
   });
 });
