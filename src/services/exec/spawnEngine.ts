@@ -28,6 +28,8 @@ export function spawnEngine(
   const LOW_WATER = 256 << 10;
   const children = new Map<number, ChildProcesses.ChildProcess>();
   let unsent = 0;
+  /** The environment of the last spawn order: an order without one reuses it. */
+  let lastEnv: Record<string, string> = {};
   let paused = false;
 
   const setPaused = (pause: boolean) => {
@@ -133,7 +135,10 @@ export function spawnEngine(
 
   return {
     order(order) {
-      if (order.op === "spawn") return start(order.id, order.spec);
+      if (order.op === "spawn") {
+        lastEnv = order.spec.env ?? lastEnv;
+        return start(order.id, { ...order.spec, env: lastEnv });
+      }
       const child = children.get(order.id);
       if (!child) return;
       children.delete(order.id);

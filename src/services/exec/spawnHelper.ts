@@ -61,6 +61,8 @@ interface Helper {
   /** Orders wait for the helper's first message: one that dies before it has started nothing. */
   ready: boolean;
   waiting: SpawnOrder[];
+  /** The environment of the last spawn order it was sent. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -198,7 +200,14 @@ export class SpawnHelper implements Spawner {
 
   #send(helper: Helper, order: SpawnOrder): void {
     // A failed send means the helper is going: its exit reports the children as lost.
-    if (helper.proc.connected) helper.proc.send(order, undefined, {}, () => {});
+    if (!helper.proc.connected) return;
+    let message = order;
+    if (order.op === "spawn" && order.spec.env !== undefined) {
+      if (order.spec.env === helper.env)
+        message = { ...order, spec: { ...order.spec, env: undefined } };
+      helper.env = order.spec.env;
+    }
+    helper.proc.send(message, undefined, {}, () => {});
   }
 
   #gone(helper: Helper, reason: string): void {

@@ -19,7 +19,12 @@ export interface SpawnSpec {
 }
 
 export type SpawnOrder =
-  | { op: "spawn"; id: number; spec: SpawnSpec }
+  /**
+   * Between the agent and its helper `spec.env` is left out when it is the environment of the
+   * previous spawn order (the agent's, the same for every command): it is ~50 variables that
+   * would be serialised twice per command.
+   */
+  | { op: "spawn"; id: number; spec: SpawnSpec | (Omit<SpawnSpec, "env"> & { env?: undefined }) }
   /** Stop reading the child's pipes and forget it (a descendant holds them open, 7.13). */
   | { op: "release"; id: number };
 

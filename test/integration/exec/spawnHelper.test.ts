@@ -82,6 +82,18 @@ describe("spawn helper (children forked by a small process, not the agent)", () 
     expect(helper.pid).not.toBe(first);
   });
 
+  it("an environment sent once serves the next orders; a different one replaces it", async () => {
+    const helper = newHelper();
+    const first = { ...process.env, KANADE_TEST_COLOUR: "blue" };
+    const second = { ...process.env, KANADE_TEST_COLOUR: "green" };
+    const colour = async (env: NodeJS.ProcessEnv) =>
+      text((await run('printf %s "$KANADE_TEST_COLOUR"', helper, { env }).done).stdout.head);
+    expect(await colour(first)).toBe("blue");
+    expect(await colour(first)).toBe("blue"); // sent without its environment
+    expect(await colour(second)).toBe("green");
+    expect(await colour(first)).toBe("blue");
+  });
+
   it("a run in flight keeps the agent's process alive; an idle helper does not", async () => {
     // A process whose only work is one run through the helper (the built module, as deployed).
     const mod = path.join(REPO_ROOT, "dist", "services", "exec");
