@@ -24,8 +24,16 @@ const CONNECTION_WAIT_MS = 5_000;
 /** One attempt: bind to `name` and prove that it exists (a bind alone sends nothing). */
 export async function openExistingBucket(nc: NatsConnection, name: string): Promise<OpenBucket> {
   // `open` sets bindOnly: nothing is created, whatever the server holds.
-  const kv = await new Kvm(nc).open(name);
-  const status = await kv.status();
+  const kvm = new Kvm(nc);
+  const bound = await kvm.open(name);
+  const status = await bound.status();
+  // A bind cannot know the stream's settings, so reads would go through the JetStream API
+  // (STREAM.MSG.GET, queued behind every other API call). A bucket that allows direct gets (the
+  // default of every client that creates one) is read the way the official clients read it:
+  // one direct request, answered at once — the command gates read two keys per command.
+  const kv = status.streamInfo.config.allow_direct
+    ? await kvm.open(name, { allow_direct: true })
+    : bound;
   return { name, kv, nc, lastRevision: status.streamInfo.state.last_seq };
 }
 
