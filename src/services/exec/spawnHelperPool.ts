@@ -17,14 +17,21 @@ export const SPAWN_HELPERS = 2;
 export class SpawnHelperPool implements Spawner {
   readonly #helpers: SpawnHelper[];
 
-  constructor(size: number, opts: SpawnHelperOptions = {}) {
-    this.#helpers = Array.from({ length: Math.max(1, size) }, () => new SpawnHelper(opts));
+  constructor(
+    size: number,
+    opts: SpawnHelperOptions = {},
+    make: (opts: SpawnHelperOptions, index: number) => SpawnHelper = (o) => new SpawnHelper(o),
+  ) {
+    this.#helpers = Array.from({ length: Math.max(1, size) }, (_, i) => make(opts, i));
   }
 
   spawn(spec: SpawnSpec, sink: ChildSink): ChildControl {
-    let best = this.#helpers[0]!;
-    for (const h of this.#helpers) if (h.inFlight < best.inFlight) best = h;
-    return best.spawn(spec, sink);
+    // A helper given up (it kept dying) forks from the agent's process: the last choice.
+    let best: SpawnHelper | undefined;
+    for (const h of this.#helpers) {
+      if (!h.inProcess && (best === undefined || h.inFlight < best.inFlight)) best = h;
+    }
+    return (best ?? this.#helpers[0]!).spawn(spec, sink);
   }
 
   /** The pids of the helpers running now. */

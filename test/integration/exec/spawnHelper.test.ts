@@ -231,6 +231,18 @@ describe("spawn helper pool (two commands can start at once)", () => {
     }
   });
 
+  it("a helper given up (it kept dying) is passed over while another one works", async () => {
+    const pool = new SpawnHelperPool(2, {}, (opts, i) =>
+      i === 0 ? new SpawnHelper({ ...opts, execPath: "/bin/false" }) : new SpawnHelper(opts),
+    );
+    pools.push(pool);
+    // The first order goes to the broken helper: three quick deaths, then it runs in-process.
+    expect(text((await run("echo one", pool).done).stdout.head)).toBe("one\n");
+    const o = await run("echo $PPID", pool).done;
+    expect(Number(text(o.stdout.head))).not.toBe(process.pid);
+    expect(pool.pids).toEqual([Number(text(o.stdout.head))]);
+  });
+
   it("close retires every helper", async () => {
     const pool = new SpawnHelperPool(2);
     pools.push(pool);
