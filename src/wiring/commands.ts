@@ -91,19 +91,26 @@ export function kvLookup(ctx: AgentContext): KvLookup {
   };
 }
 
+/** The lines about one command carry its ids (made only when a line is written). */
+function commandLog(
+  ctx: AgentContext,
+  requestId: string,
+  cmd: Command | null,
+  launch?: Launch | null,
+): AgentContext["log"] {
+  return lazyChild(ctx.log, {
+    request_id: requestId,
+    exec_id: cmd?.execId ?? undefined,
+    result_id: launch?.resultId,
+    manifest_id: cmd?.id,
+  });
+}
+
 /** The command chart with the real services (design.md: machines decide, services do). */
 export function commandActorLogic(deps: CommandDeps) {
   const { ctx, ledger, gateReads } = deps;
   // Read once: every lookup in process.env is a call into the C library, per spawn.
   const env = { ...process.env };
-  const logFor = (requestId: string, cmd: Command | null, launch?: Launch | null) =>
-    lazyChild(ctx.log, {
-      request_id: requestId,
-      exec_id: cmd?.execId ?? undefined,
-      result_id: launch?.resultId,
-      manifest_id: cmd?.id,
-    });
-
   return commandMachine.provide({
     actors: {
       evaluateGates: fromPromise(({ input }) =>
@@ -138,7 +145,10 @@ export function commandActorLogic(deps: CommandDeps) {
           );
           deps.publishNow?.("event", name);
         }
-        logFor(requestId, command, launch).info({ jitter_ms: jitterMs }, "command launched");
+        commandLog(ctx, requestId, command, launch).info(
+          { jitter_ms: jitterMs },
+          "command launched",
+        );
         return launch;
       }),
       run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
@@ -151,7 +161,7 @@ export function commandActorLogic(deps: CommandDeps) {
         if (context.holdsSlot) deps.slots.release();
       },
       killReceived: ({ context }) =>
-        logFor(context.requestId, context.command, context.launch).info("kill received"),
+        commandLog(ctx, context.requestId, context.command, context.launch).info("kill received"),
     },
     guards: {
       spawnDue: ({ context }) => ctx.clock.now() >= (context.launch?.spawnAt ?? 0),
@@ -215,11 +225,7 @@ function runChild(
       execId: command.execId ?? undefined,
       platform: ctx.platform,
       spawner: deps.spawner,
-      logger: lazyChild(ctx.log, {
-        request_id: requestId,
-        exec_id: command.execId ?? undefined,
-        result_id: launch.resultId,
-      }),
+      logger: commandLog(ctx, requestId, command, launch),
     });
     if (pending) handle.kill(pending, pending === "stopping" ? 1_500 : undefined);
     if (intent) {
