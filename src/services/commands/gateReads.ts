@@ -36,15 +36,23 @@ export class GateReads {
     private readonly freshMs = GATE_READ_FRESH_MS,
   ) {}
 
-  /** Starts both gate reads of a command that is about to be judged. */
+  /**
+   * Starts a command's gate reads ahead of its judgement, unless a fresh read of the same key is
+   * already out. A flood of commands arrives within a few milliseconds, each after the read its
+   * predecessor started, so none could use another's prefetch: it cost two reads per command.
+   * Skipped, the next read made when one of them is judged serves all that arrived before it.
+   */
   prefetch(command: Command, asker: GateAsker): void {
-    void this.get("script_current", command.id, asker);
-    void this.get("script_status", command.id, asker);
+    for (const bucket of ["script_current", "script_status"] as const) {
+      const e = this.#entries.get(entryId(bucket, command.id));
+      if (!e || this.clock.now() - e.startedAt > this.freshMs)
+        void this.get(bucket, command.id, asker);
+    }
   }
 
   /** The value for `asker`: a shared read when one qualifies, else a new one. */
   get(bucket: GateBucket, key: string, asker: GateAsker): Promise<string | null> {
-    const id = `${bucket}\0${key}`;
+    const id = entryId(bucket, key);
     const now = this.clock.now();
     const e = this.#entries.get(id);
     if (
@@ -68,3 +76,5 @@ export class GateReads {
     return entry.value;
   }
 }
+
+const entryId = (bucket: GateBucket, key: string) => `${bucket}\0${key}`;

@@ -74,6 +74,35 @@ describe("gate reads (behavior.md 5.5, 5.6: reads made after the command arrived
     expect(h.reads).toEqual(["script_current/inventory-hw@1005"]);
   });
 
+  it("a flood of arrivals prefetches once; the read made when the second is judged serves the rest", async () => {
+    const h = harness();
+    const flood = Array.from({ length: 100 }, (_, i) => {
+      const asker = { requestId: `f${i}`, receivedAt: h.now() };
+      h.gateReads.prefetch(cmd(asker.requestId), asker);
+      h.tick(1); // each arrives after the read its predecessor started
+      return asker;
+    });
+    expect(h.reads).toEqual([
+      "script_current/inventory-hw@1000",
+      "script_status/inventory-hw@1000",
+    ]);
+    h.set("REVOKED"); // written before the last command was published: it must see it
+    const verdicts = await Promise.all(
+      flood.map((f) => h.gateReads.get("script_status", "inventory-hw", f)),
+    );
+    expect(verdicts[0]).toBe("PUT-1"); // its own prefetch, started after it arrived
+    expect(verdicts.slice(1).every((v) => v === "REVOKED")).toBe(true);
+    expect(h.reads).toHaveLength(3);
+  });
+
+  it("prefetches again once the read out is no longer fresh", async () => {
+    const h = harness();
+    h.gateReads.prefetch(cmd("a"), { requestId: "a", receivedAt: h.now() });
+    h.tick(GATE_READ_FRESH_MS + 1);
+    h.gateReads.prefetch(cmd("b"), { requestId: "b", receivedAt: h.now() });
+    expect(h.reads).toHaveLength(4);
+  });
+
   it("reads again once the shared read is older than the freshness bound", async () => {
     const h = harness();
     const a = { requestId: "a", receivedAt: h.now() };
