@@ -25,8 +25,8 @@ export type AgentEvent =
   | CommandAdmittedEvent
   /** A message on `kill.<exec_id>` (the one `kill.*` subscription): told to every live command. */
   | { type: "KILL"; execId: string }
-  /** A spawned command actor reached its final state. */
-  | { type: `xstate.done.actor.${string}`; actorId: string };
+  /** A spawned command actor is over (done or abandoned): it is stopped. */
+  | { type: "COMMAND_ENDED"; actorId: string };
 
 type CommandAdmittedEvent = {
   type: "COMMAND_ADMITTED";
@@ -102,10 +102,6 @@ export const agentMachine = setup({
     stopIntake: () => {},
   },
   guards: {
-    isCommandDone: ({ event }) =>
-      "actorId" in event &&
-      typeof event.actorId === "string" &&
-      event.actorId.startsWith(COMMAND_PREFIX),
     noCommandsLeft: ({ context }) => context.commands === 0,
   },
   delays: {
@@ -150,10 +146,9 @@ export const agentMachine = setup({
         for (const child of commandActors(self)) enqueue.sendTo(child, event);
       }),
     },
-    "xstate.done.actor.*": {
-      guard: "isCommandDone",
+    COMMAND_ENDED: {
       actions: [
-        stopChild(({ event }) => (event as { actorId: string }).actorId),
+        stopChild(({ event }) => event.actorId),
         assign({ commands: ({ context }) => context.commands - 1 }),
       ],
     },

@@ -115,7 +115,7 @@ describe("command machine", () => {
     expect(actor.getSnapshot().value).toEqual({ active: { running: "waiting" } });
     h.exit(0);
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.trace).toEqual(["launch", "run"]);
     expect(h.reports).toHaveLength(1);
     expect(h.reports[0]?.outcome?.exitCode).toBe(0);
@@ -129,7 +129,7 @@ describe("command machine", () => {
     });
     const actor = h.start();
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.trace).not.toContain("launch");
     expect(h.reports[0]?.skip).toEqual({
       exitCode: 126,
@@ -141,7 +141,7 @@ describe("command machine", () => {
     const h = harness();
     const actor = h.start({ killedWhileWaiting: true });
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.trace).not.toContain("launch");
     expect(h.reports[0]?.skip).toEqual({
       exitCode: -1,
@@ -156,7 +156,7 @@ describe("command machine", () => {
       rejection: { note: "rejected: invalid command: shell: bad", execId: null },
     });
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.reports[0]?.skip).toEqual({
       exitCode: 122,
       note: "rejected: invalid command: shell: bad",
@@ -171,7 +171,7 @@ describe("command machine", () => {
     h.clock.increment(5_000);
     h.kill();
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.trace).not.toContain("run");
     expect(h.reports[0]?.skip).toEqual({
       exitCode: -1,
@@ -240,7 +240,7 @@ describe("command machine", () => {
     expect(actor.getSnapshot().value).toEqual({ active: { queued: "waiting" } });
     h.clock.increment(2_000);
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.trace).not.toContain("launch");
     expect(h.reports[0]?.skip).toEqual({ exitCode: 125 });
     expect(h.released()).toBe(0);
@@ -261,7 +261,7 @@ describe("command machine", () => {
     passed = true;
     h.clock.increment(1_000);
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
   });
 
   it("a queued command without a deadline waits unbounded and a kill still ends it", async () => {
@@ -271,7 +271,7 @@ describe("command machine", () => {
     expect(actor.getSnapshot().value).toEqual({ active: { queued: "unbounded" } });
     h.kill();
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.reports[0]?.skip).toEqual({
       exitCode: -1,
       note: "killed by remote signal (kill.e-1)",
@@ -301,7 +301,7 @@ describe("command machine", () => {
     expect(seen).toEqual(["AGENT_STOPPING"]);
     h.exit(-1);
     await settle(h.clock);
-    expect(actor.getSnapshot().status).toBe("done");
+    expect(actor.getSnapshot().value).toBe("done");
     expect(h.reports).toHaveLength(1);
   });
 
