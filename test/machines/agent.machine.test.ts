@@ -4,6 +4,8 @@ import { agentMachine } from "../../src/machines/agent.machine.js";
 import { type CommandEvent, commandMachine } from "../../src/machines/command.machine.js";
 import { sampleCommand } from "../helpers/commands.js";
 
+const nothing = { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 };
+
 // Every command runs to its end at once: the root's side of the lifecycle is what is tested.
 const instantCommand = commandMachine.provide({
   actors: {
@@ -16,8 +18,8 @@ const instantCommand = commandMachine.provide({
           type: "EXITED",
           outcome: {
             exitCode: 0,
-            stdout: { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 },
-            stderr: { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 },
+            stdout: nothing,
+            stderr: nothing,
             notes: [],
             finishedAt: 0,
           },
