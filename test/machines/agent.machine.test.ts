@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { type AnyActorRef, createActor, fromCallback, fromPromise, waitFor } from "xstate";
 import { agentMachine } from "../../src/machines/agent.machine.js";
-import { type CommandEvent, commandMachine } from "../../src/machines/command.machine.js";
+import {
+  type CommandEvent,
+  commandMachine,
+  type Launch,
+  type Skip,
+} from "../../src/machines/command.machine.js";
+import type { Command } from "../../src/services/wire/types.js";
 import { sampleCommand } from "../helpers/commands.js";
 
 const nothing = { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0, totalBytes: 0 };
@@ -9,24 +15,26 @@ const nothing = { head: Buffer.alloc(0), tail: Buffer.alloc(0), droppedBytes: 0,
 // Every command runs to its end at once: the root's side of the lifecycle is what is tested.
 const instantCommand = commandMachine.provide({
   actors: {
-    evaluateGates: fromPromise(async () => null),
+    evaluateGates: fromPromise(async (): Promise<Skip | null> => null),
     acquireSlot: fromPromise(async () => {}),
     launch: fromPromise(async () => ({ resultId: "res", startedAt: 0, spawnAt: 0 })),
-    run: fromCallback<CommandEvent>(({ sendBack }) => {
-      queueMicrotask(() =>
-        sendBack({
-          type: "EXITED",
-          outcome: {
-            exitCode: 0,
-            stdout: nothing,
-            stderr: nothing,
-            notes: [],
-            finishedAt: 0,
-          },
-        }),
-      );
-      return () => {};
-    }),
+    run: fromCallback<CommandEvent, { requestId: string; command: Command; launch: Launch }>(
+      ({ sendBack }) => {
+        queueMicrotask(() =>
+          sendBack({
+            type: "EXITED",
+            outcome: {
+              exitCode: 0,
+              stdout: nothing,
+              stderr: nothing,
+              notes: [],
+              finishedAt: 0,
+            },
+          }),
+        );
+        return () => {};
+      },
+    ),
     report: fromPromise(async () => {}),
   },
 });
