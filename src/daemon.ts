@@ -364,6 +364,11 @@ export async function startDaemon({
           for (const resolve of localWaiters.values()) resolve(null);
           localWaiters.clear();
         },
+        commandFailed: (_, { actorId, error }) =>
+          log.error(
+            { request_id: actorId.slice(actorId.indexOf("#") + 1), err: error },
+            `command actor failed, stopped without a result: ${String(error)}`,
+          ),
       },
     }),
     {

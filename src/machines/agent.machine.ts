@@ -26,7 +26,9 @@ export type AgentEvent =
   /** A message on `kill.<exec_id>` (the one `kill.*` subscription): told to every live command. */
   | { type: "KILL"; execId: string }
   /** A spawned command actor is over (done or abandoned): it is stopped. */
-  | { type: "COMMAND_ENDED"; actorId: string };
+  | { type: "COMMAND_ENDED"; actorId: string }
+  /** A child failed: an exception in one of its actions or guards (a bug). */
+  | { type: `xstate.error.actor.${string}`; actorId: string; error: unknown };
 
 type CommandAdmittedEvent = {
   type: "COMMAND_ADMITTED";
@@ -100,8 +102,12 @@ export const agentMachine = setup({
   actions: {
     /** Stop taking commands: unsubscribe command subjects, stop the local scheduler. */
     stopIntake: () => {},
+    /** Logs a command actor that failed, with its id and the error. */
+    commandFailed: (_, _params: { actorId: string; error: unknown }) => {},
   },
   guards: {
+    isCommandActor: ({ event }) =>
+      "actorId" in event && String(event.actorId).startsWith(COMMAND_PREFIX),
     noCommandsLeft: ({ context }) => context.commands === 0,
   },
   delays: {
@@ -149,6 +155,19 @@ export const agentMachine = setup({
     COMMAND_ENDED: {
       actions: [
         stopChild(({ event }) => event.actorId),
+        assign({ commands: ({ context }) => context.commands - 1 }),
+      ],
+    },
+    // A failed command actor is let go like an ended one: left live, it would hold a place of
+    // the admission backlog (sized on live actors) and the stop sequence's count for ever.
+    "xstate.error.actor.*": {
+      guard: "isCommandActor",
+      actions: [
+        {
+          type: "commandFailed",
+          params: ({ event }) => event as { actorId: string; error: unknown },
+        },
+        stopChild(({ event }) => (event as { actorId: string }).actorId),
         assign({ commands: ({ context }) => context.commands - 1 }),
       ],
     },

@@ -76,4 +76,41 @@ describe("agent machine: command actors", () => {
       root.stop();
     }
   });
+
+  it("lets go of a command actor that fails (a throwing action): logged, stopped, counted down", async () => {
+    const failed: { actorId: string; error: unknown }[] = [];
+    const buggy = instantCommand.provide({
+      actions: {
+        releaseSlot: () => {
+          throw new Error("bug in releaseSlot");
+        },
+      },
+    });
+    const root = createActor(
+      agentMachine.provide({
+        actors: { command: buggy },
+        actions: { commandFailed: (_, params) => failed.push(params) },
+      }),
+      { input: { localScheduler: { pcId: "pc-1", now: () => 0 } } },
+    ).start();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const command = sampleCommand({ requestId: `bad-${i}` });
+        root.send({
+          type: "COMMAND_ADMITTED",
+          admitted: { requestId: command.requestId, command, receivedAt: 0 } as never,
+        });
+        await waitFor(root, (s) => s.context.commands === 0, { timeout: 2_000 });
+      }
+      expect(liveCommands(root)).toEqual([]);
+      expect(failed.map((f) => f.actorId)).toEqual([
+        "command#bad-0",
+        "command#bad-1",
+        "command#bad-2",
+      ]);
+      expect(String(failed[0]?.error)).toContain("bug in releaseSlot");
+    } finally {
+      root.stop();
+    }
+  });
 });
