@@ -364,11 +364,14 @@ export async function startDaemon({
           for (const resolve of localWaiters.values()) resolve(null);
           localWaiters.clear();
         },
-        commandFailed: (_, { actorId, error }) =>
+        commandFailed: (_, { actorId, error }) => {
+          const requestId = actorId.slice(actorId.indexOf("#") + 1);
+          slots.release(requestId);
           log.error(
-            { request_id: actorId.slice(actorId.indexOf("#") + 1), err: error },
+            { request_id: requestId, err: error },
             `command actor failed, stopped without a result: ${String(error)}`,
-          ),
+          );
+        },
       },
     }),
     {

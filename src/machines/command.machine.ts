@@ -67,7 +67,7 @@ export const commandMachine = setup({
     evaluateGates: fromPromise<Skip | null, { command: Command; receivedAt: number }>(
       async () => null,
     ),
-    acquireSlot: fromPromise<void>(async () => {}),
+    acquireSlot: fromPromise<void, { requestId: string }>(async () => {}),
     launch: fromPromise<Launch, { requestId: string; command: Command; receivedAt: number }>(
       async () => {
         throw new Error("launch actor not provided");
@@ -158,6 +158,7 @@ export const commandMachine = setup({
         queued: {
           invoke: {
             src: "acquireSlot",
+            input: ({ context }) => ({ requestId: context.requestId }),
             onDone: { target: "gating", actions: assign({ holdsSlot: true }) },
           },
           initial: "watching",

@@ -121,7 +121,7 @@ export function commandActorLogic(deps: CommandDeps) {
           clock: ctx.clock,
         }),
       ),
-      acquireSlot: fromPromise(({ signal }) => deps.slots.acquire(signal)),
+      acquireSlot: fromPromise(({ input, signal }) => deps.slots.acquire(input.requestId, signal)),
       launch: fromPromise(async ({ input }) => {
         const { command, requestId } = input;
         const startedAt = ctx.clock.now();
@@ -157,9 +157,9 @@ export function commandActorLogic(deps: CommandDeps) {
       report: fromPromise(({ input, signal }) => report(deps, input, signal)),
     },
     actions: {
-      releaseSlot: ({ context }) => {
-        if (context.holdsSlot) deps.slots.release();
-      },
+      // By name, not by `holdsSlot`: a slot granted while the command was giving up waiting
+      // (stopped in the same turn) is given back too.
+      releaseSlot: ({ context }) => deps.slots.release(context.requestId),
       killReceived: ({ context }) =>
         commandLog(ctx, context.requestId, context.command, context.launch).info("kill received"),
     },

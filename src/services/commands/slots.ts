@@ -1,9 +1,11 @@
 /**
  * The concurrency budget of behavior.md 5.4: at most `limit` commands run at once, the others
- * wait in arrival order. A waiter that gives up (kill, deadline, stop) leaves the queue.
+ * wait in arrival order. A waiter that gives up (kill, deadline, stop) leaves the queue. Slots are
+ * held by name (the request_id), so giving one back is exact: a second release, or the release
+ * of a command granted a slot in the instant it gave up waiting, cannot free another's.
  */
 export class Slots {
-  private used = 0;
+  private readonly holders = new Set<string>();
   private readonly waiters: Array<() => void> = [];
   /** A self-update is about to restart the agent: nothing new is launched (behavior 15.7). */
   private held = false;
@@ -21,12 +23,12 @@ export class Slots {
   }
 
   get inUse(): number {
-    return this.used;
+    return this.holders.size;
   }
 
   /** Whether an `acquire` now would be granted at once. */
   get free(): boolean {
-    return !this.held && this.used < this.limit && this.waiters.length === 0;
+    return !this.held && this.holders.size < this.limit && this.waiters.length === 0;
   }
 
   get waiting(): number {
@@ -42,15 +44,17 @@ export class Slots {
     this.wakeWaiters();
   }
 
-  acquire(signal?: AbortSignal): Promise<void> {
+  /** Resolves once `holder` holds a slot; rejects if `signal` aborts first. */
+  acquire(holder: string, signal?: AbortSignal): Promise<void> {
+    if (this.holders.has(holder)) return Promise.resolve();
     if (this.free) {
-      this.used++;
+      this.holders.add(holder);
       return Promise.resolve();
     }
     return new Promise((resolve, reject) => {
       const grant = () => {
         signal?.removeEventListener("abort", onAbort);
-        this.used++;
+        this.holders.add(holder);
         resolve();
       };
       const onAbort = () => {
@@ -63,13 +67,13 @@ export class Slots {
     });
   }
 
-  release(): void {
-    this.used = Math.max(0, this.used - 1);
-    this.wakeWaiters();
+  /** Gives back the slot `holder` holds; nothing when it holds none. */
+  release(holder: string): void {
+    if (this.holders.delete(holder)) this.wakeWaiters();
   }
 
   private wakeWaiters(): void {
-    while (!this.held && this.used < this.limit && this.waiters.length > 0)
+    while (!this.held && this.holders.size < this.limit && this.waiters.length > 0)
       this.waiters.shift()?.();
   }
 }
