@@ -364,8 +364,7 @@ export async function startDaemon({
           for (const resolve of localWaiters.values()) resolve(null);
           localWaiters.clear();
         },
-        commandFailed: (_, { actorId, error }) => {
-          const requestId = actorId.slice(actorId.indexOf("#") + 1);
+        commandFailed: (_, { requestId, error }) => {
           slots.release(requestId);
           log.error(
             { request_id: requestId, err: error },

@@ -102,8 +102,8 @@ export const agentMachine = setup({
   actions: {
     /** Stop taking commands: unsubscribe command subjects, stop the local scheduler. */
     stopIntake: () => {},
-    /** Logs a command actor that failed, with its id and the error. */
-    commandFailed: (_, _params: { actorId: string; error: unknown }) => {},
+    /** A command actor failed: its slot is given back and the error logged. */
+    commandFailed: (_, _params: { requestId: string; error: unknown }) => {},
   },
   guards: {
     isCommandActor: ({ event }) =>
@@ -165,7 +165,10 @@ export const agentMachine = setup({
       actions: [
         {
           type: "commandFailed",
-          params: ({ event }) => event as { actorId: string; error: unknown },
+          params: ({ event }) => {
+            const { actorId, error } = event as { actorId: string; error: unknown };
+            return { requestId: actorId.slice(COMMAND_PREFIX.length), error };
+          },
         },
         stopChild(({ event }) => (event as { actorId: string }).actorId),
         assign({ commands: ({ context }) => context.commands - 1 }),

@@ -87,7 +87,7 @@ export const commandMachine = setup({
      * final states on purpose: xstate keeps, for the life of a machine, the transitions it
      * selected for every event type the machine ever received, and a final child's end reaches
      * its parent as `xstate.done.actor.<child id>` — one new event type per command. The root
-     * then grew by ~400 bytes per command, forever (measured on 20 000 commands).
+     * then grew by ~480 bytes per command, for ever (measured on 3 × 20 000 commands).
      */
     ended: enqueueActions(({ enqueue, self }) => {
       if (self._parent) enqueue.sendTo(self._parent, { type: "COMMAND_ENDED", actorId: self.id });

@@ -78,7 +78,7 @@ describe("agent machine: command actors", () => {
   });
 
   it("lets go of a command actor that fails (a throwing action): logged, stopped, counted down", async () => {
-    const failed: { actorId: string; error: unknown }[] = [];
+    const failed: { requestId: string; error: unknown }[] = [];
     const buggy = instantCommand.provide({
       actions: {
         releaseSlot: () => {
@@ -103,11 +103,7 @@ describe("agent machine: command actors", () => {
         await waitFor(root, (s) => s.context.commands === 0, { timeout: 2_000 });
       }
       expect(liveCommands(root)).toEqual([]);
-      expect(failed.map((f) => f.actorId)).toEqual([
-        "command#bad-0",
-        "command#bad-1",
-        "command#bad-2",
-      ]);
+      expect(failed.map((f) => f.requestId)).toEqual(["bad-0", "bad-1", "bad-2"]);
       expect(String(failed[0]?.error)).toContain("bug in releaseSlot");
     } finally {
       root.stop();
