@@ -132,3 +132,25 @@ describe("command gates against the real agent (behavior.md 5.2 steps 5–9)", (
     expect(s.runsOf(cmd.requestId)).toBe(0);
   });
 });
+
+describe("gate reads in a burst (gateReads.ts)", () => {
+  it("100 commands for one manifest published at once cost a handful of KV reads, not two each", async () => {
+    const reads: string[] = [];
+    const spy = s.nc.subscribe("$JS.API.DIRECT.GET.>", {
+      callback: (_e, m) => {
+        if (m.subject.endsWith(".burst-manifest")) reads.push(m.subject);
+      },
+    });
+    await s.nc.flush();
+    const burst = Array.from({ length: 100 }, () => s.runCommand("true", { id: "burst-manifest" }));
+    // Every publish leaves before the first flush: the agent meets them as one flood.
+    await Promise.all(burst.map((cmd) => s.publish(cmd)));
+    const results = await Promise.all(burst.map((c) => s.waitResult(c.requestId, 60_000)));
+    spy.unsubscribe();
+    expect(results.every((r) => r.exit_code === 0)).toBe(true);
+    // Each command was judged on reads made after it arrived (the other cases of this file);
+    // a flood must not start two reads per arriving command (it did: 204 for these 100; 8 now).
+    expect(reads.length).toBeGreaterThanOrEqual(2);
+    expect(reads.length).toBeLessThanOrEqual(20);
+  }, 90_000);
+});
