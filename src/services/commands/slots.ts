@@ -46,7 +46,6 @@ export class Slots {
 
   /** Resolves once `holder` holds a slot; rejects if `signal` aborts first. */
   acquire(holder: string, signal?: AbortSignal): Promise<void> {
-    if (this.holders.has(holder)) return Promise.resolve();
     if (this.free) {
       this.holders.add(holder);
       return Promise.resolve();
