@@ -2,8 +2,9 @@ import { fromPromise, setup } from "xstate";
 
 /**
  * The replay consumer's lifecycle (behavior.md §9): wait for stream EXEC, ensure the durable,
- * drain it, and re-open after a pause whenever it ends (consumer deleted, stream gone, broker
- * restarted). The waits retry forever inside the provided actors (behavior.md §3).
+ * read back what it handed out to a pull nobody will ack (a killed process's), drain it, and
+ * re-open after a pause whenever it ends (consumer deleted, stream gone, broker restarted). The
+ * waits retry forever inside the provided actors (behavior.md §3).
  */
 export const replayMachine = setup({
   types: {
@@ -12,6 +13,8 @@ export const replayMachine = setup({
   actors: {
     waitForStream: fromPromise<void>(async () => {}),
     ensureConsumer: fromPromise<void>(async () => {}),
+    /** Best effort: the ack wait brings back whatever it misses. */
+    readUnacked: fromPromise<void>(async () => {}),
     drain: fromPromise<{ reason: string }>(async () => ({ reason: "not provided" })),
   },
   actions: {
@@ -30,7 +33,10 @@ export const replayMachine = setup({
       invoke: { src: "waitForStream", onDone: "waitConsumer", onError: "reopen" },
     },
     waitConsumer: {
-      invoke: { src: "ensureConsumer", onDone: "draining", onError: "reopen" },
+      invoke: { src: "ensureConsumer", onDone: "catchingUp", onError: "reopen" },
+    },
+    catchingUp: {
+      invoke: { src: "readUnacked", onDone: "draining", onError: "draining" },
     },
     draining: {
       invoke: {

@@ -8,6 +8,7 @@ import {
   checkExecStream,
   consumeReplay,
   ensureReplayConsumer,
+  readUnacked,
 } from "../services/nats/replayConsumer.js";
 import { retryForever } from "../services/nats/retry.js";
 
@@ -55,6 +56,25 @@ export function replayActorLogic(deps: {
           ensureReplayConsumer(await connected(), ctx.pcId, deps.ledgerIsEmpty),
         );
         log.info({ outcome: r.outcome, deliver_policy: r.deliverPolicy }, "replay consumer ready");
+      }),
+      readUnacked: fromPromise(async () => {
+        try {
+          const nc = await connected();
+          const r = await readUnacked(nc, ctx.pcId, (m) =>
+            // No ack: the durable still counts it as handed out, and its redelivery is acked.
+            messages$.next({ source: "replay", ...m, receivedAt: ctx.clock.now() }),
+          );
+          if (r.read + r.gone + r.left > 0)
+            log.info(
+              { read: r.read, gone: r.gone, left_to_ack_wait: r.left },
+              "read back commands the durable handed out to a pull nobody acks (a previous process's)",
+            );
+        } catch (err) {
+          log.warn(
+            { err: err instanceof Error ? err.message : String(err) },
+            "cannot read back unacked commands; they come again after the ack wait",
+          );
+        }
       }),
       drain: fromPromise(async ({ signal }) => {
         const nc = await connected();

@@ -1,4 +1,4 @@
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   commandsAll,
@@ -109,5 +109,42 @@ describe("replay consumer faults (behavior.md §9)", () => {
     expect(s.runsOf(late.requestId)).toBe(1);
     expect((await s.streamResult(early.requestId)).count).toBe(1);
     expect((await s.streamResult(late.requestId)).count).toBe(1);
+  });
+
+  // A SIGKILLed agent leaves a pull on its durable until the broker notices the connection is
+  // gone; a command published meanwhile is handed to it, and nobody acks it. The broker gives it
+  // again only after the 30 s ack wait: the restarted agent reads it back from the stream instead.
+  it("a command handed to a dead process's pull runs at the restart, not after the ack wait", async () => {
+    s = await AgentScenario.start();
+    await s.agent.stop();
+    const name = replayConsumerName(s.pcId);
+    const jsm = await jetstreamManager(s.nc);
+    const consumer = await jetstream(s.nc).consumers.get(STREAM_EXEC, name);
+    // The dead process's pull, played by the test client: it takes the command and never acks.
+    const handed = consumer.next({ expires: 10_000 });
+    await waitFor(async () => (await jsm.consumers.info(STREAM_EXEC, name)).num_waiting > 0, {
+      what: "the test's pull to wait on the durable",
+    });
+    const cmd = s.runCommand("echo late");
+    await s.publish(cmd);
+    const held = await handed;
+    expect(held?.subject).toBe(commandsPc(s.pcId));
+    expect((await s.replayConsumer())?.numAckPending).toBe(1);
+
+    const restartedAt = performance.now();
+    await s.restartAgent();
+    const result = await s.waitStreamResult(cmd.requestId, 10_000);
+    // Well within the 30 s ack wait, start-up included.
+    expect(performance.now() - restartedAt).toBeLessThan(10_000);
+    expect(result.stdout).toBe("late\n");
+    expect(s.runsOf(cmd.requestId)).toBe(1);
+    const line = await s.agent.waitForLog({ msg: /^read back commands the durable handed out/ });
+    expect(line.json).toMatchObject({ read: 1, gone: 0, left_to_ack_wait: 0 });
+
+    // The broker's own redelivery (a nak now instead of the ack wait) is a duplicate: acked, not run.
+    held!.nak();
+    await s.waitReplayDrained(10_000);
+    expect(s.runsOf(cmd.requestId)).toBe(1);
+    expect((await s.streamResult(cmd.requestId)).count).toBe(1);
   });
 });

@@ -2,8 +2,13 @@ import { describe, expect, it } from "vitest";
 import { createActor, fromPromise, SimulatedClock } from "xstate";
 import { replayMachine } from "../../src/machines/replay.machine.js";
 
+/** Lets the promise actors of a few states settle. */
+const settle = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+};
+
 describe("replay machine", () => {
-  it("waitStream → waitConsumer → draining, and re-opens 1 s after the consumer ends", async () => {
+  it("waitStream → waitConsumer → catchingUp → draining, and re-opens 1 s after the consumer ends", async () => {
     const clock = new SimulatedClock();
     const calls: string[] = [];
     let endDrain: (r: { reason: string }) => void = () => {};
@@ -15,6 +20,9 @@ describe("replay machine", () => {
           }),
           ensureConsumer: fromPromise(async () => {
             calls.push("consumer");
+          }),
+          readUnacked: fromPromise(async () => {
+            calls.push("unacked");
           }),
           drain: fromPromise(
             () =>
@@ -30,8 +38,7 @@ describe("replay machine", () => {
     ).start();
     const seen: unknown[] = [];
     actor.subscribe((s) => seen.push(s.value));
-    await new Promise((r) => setTimeout(r, 0));
-    await new Promise((r) => setTimeout(r, 0));
+    await settle();
     expect(actor.getSnapshot().value).toBe("draining");
     endDrain({ reason: "consumer deleted" });
     await new Promise((r) => setTimeout(r, 0));
@@ -39,20 +46,38 @@ describe("replay machine", () => {
     clock.increment(999);
     expect(actor.getSnapshot().value).toBe("reopen");
     clock.increment(1);
-    await new Promise((r) => setTimeout(r, 0));
-    await new Promise((r) => setTimeout(r, 0));
+    await settle();
     expect(calls).toEqual([
       "stream",
       "consumer",
+      "unacked",
       "drain",
       "end:consumer deleted",
       "stream",
       "consumer",
+      "unacked",
       "drain",
     ]);
     expect(seen).toContain("waitConsumer");
+    expect(seen).toContain("catchingUp");
     actor.send({ type: "STOP" });
     expect(actor.getSnapshot().status).toBe("done");
+  });
+
+  it("reading back unacked commands is best effort: a failure still drains", async () => {
+    const actor = createActor(
+      replayMachine.provide({
+        actors: {
+          readUnacked: fromPromise<void>(async () => {
+            throw new Error("broker gone");
+          }),
+          drain: fromPromise(() => new Promise<{ reason: string }>(() => {})),
+        },
+      }),
+    ).start();
+    await settle();
+    expect(actor.getSnapshot().value).toBe("draining");
+    actor.stop();
   });
 
   it("a failing wait re-opens instead of dying", async () => {
@@ -74,8 +99,7 @@ describe("replay machine", () => {
     await new Promise((r) => setTimeout(r, 0));
     expect(actor.getSnapshot().value).toBe("reopen");
     clock.increment(1000);
-    await new Promise((r) => setTimeout(r, 0));
-    await new Promise((r) => setTimeout(r, 0));
+    await settle();
     expect(actor.getSnapshot().value).toBe("draining");
   });
 });

@@ -7,7 +7,7 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { MsgHdrs, NatsConnection } from "@nats-io/nats-core";
 import { commandsWildcard, replayConsumerName, STREAM_EXEC } from "./subjects.js";
 
 /** Waits for nothing: one attempt to see stream EXEC (the caller retries, behavior.md 9.1). */
@@ -63,6 +63,51 @@ export function isNotFound(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
   return code === 10014 || code === 10059 || /not found/i.test(err.message);
+}
+
+/** At most this many stream sequences are read back per (re)open: beyond, the ack wait brings them. */
+export const UNACKED_READ_MAX = 1_000;
+
+export interface UnackedRead {
+  /** Messages handed over. */
+  read: number;
+  /** Sequences of the range the stream no longer holds (replaced by a newer command, or aged out). */
+  gone: number;
+  /** Sequences beyond UNACKED_READ_MAX, left to the ack wait. */
+  left: number;
+}
+
+/**
+ * Messages the durable handed out and nobody acked when this process opens it: a pull of a
+ * previous process (SIGKILLed, or its connection cut) that the broker fed before it noticed the
+ * client was gone. It redelivers them only after the ack wait (30 s, wire §6); they are read back
+ * from `EXEC` by sequence instead, so that they are judged now. The ledger absorbs any that were
+ * handled already, and the redelivery after the ack wait is acked as a duplicate.
+ */
+export async function readUnacked(
+  nc: NatsConnection,
+  pcId: string,
+  onMessage: (m: { subject: string; data: Uint8Array; headers?: MsgHdrs }) => void,
+  max = UNACKED_READ_MAX,
+): Promise<UnackedRead> {
+  const jsm = await jetstreamManager(nc, { timeout: 5_000 });
+  const info = await jsm.consumers.info(STREAM_EXEC, replayConsumerName(pcId));
+  const out: UnackedRead = { read: 0, gone: 0, left: 0 };
+  if (info.num_ack_pending === 0) return out;
+  const first = info.ack_floor.stream_seq + 1;
+  const last = info.delivered.stream_seq;
+  const end = Math.min(last, first + max - 1);
+  out.left = last - end;
+  for (let seq = first; seq <= end; seq++) {
+    const m = await jsm.streams.getMessage(STREAM_EXEC, { seq });
+    if (!m) {
+      out.gone++;
+      continue;
+    }
+    out.read++;
+    onMessage({ subject: m.subject, data: m.data, headers: m.header });
+  }
+  return out;
 }
 
 /** Why a consume loop ended: the caller re-ensures after 1 s (behavior.md 9.4). */
