@@ -31,6 +31,10 @@ describe("agents.<pc_id>.state and the command actor tree", () => {
     JSON.parse((await nc.request(`agents.${PC}.state`, "", { timeout: 3_000 })).string());
 
   it("replies a snapshot of every actor, the outbox and the ledger", async () => {
+    // "replay consumer ready" comes just before the durable's unacked commands are read back.
+    await waitFor(async () => (await state()).actors.replay === "draining", {
+      what: "the replay chart to reach draining",
+    });
     const s = await state();
     expect(s.pc_id).toBe(PC);
     expect(s.connected).toBe(true);

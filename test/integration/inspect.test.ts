@@ -49,7 +49,9 @@ describe("state machine inspection", () => {
       if (
         e.type === "@xstate.snapshot" &&
         typeof e.snapshot?.value === "string" &&
-        ["waitStream", "waitConsumer", "draining", "reopen"].includes(e.snapshot.value)
+        ["waitStream", "waitConsumer", "catchingUp", "draining", "reopen"].includes(
+          e.snapshot.value,
+        )
       )
         values.push(e.snapshot.value);
     });
@@ -67,6 +69,9 @@ describe("state machine inspection", () => {
     expect(values.lastIndexOf("waitStream", firstDraining)).toBeGreaterThanOrEqual(0);
     expect(values.lastIndexOf("waitConsumer", firstDraining)).toBeGreaterThan(
       values.lastIndexOf("waitStream", firstDraining),
+    );
+    expect(values.lastIndexOf("catchingUp", firstDraining)).toBeGreaterThan(
+      values.lastIndexOf("waitConsumer", firstDraining),
     );
   }, 60_000);
 
