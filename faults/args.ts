@@ -10,6 +10,8 @@ export interface RunnerArgs {
   list: boolean;
   /** Print each step as it happens. */
   verbose: boolean;
+  /** Save the agents' logs of every run, not only of a broken one. */
+  keepLogs: boolean;
 }
 
 function positiveInt(what: string) {
@@ -21,7 +23,7 @@ function positiveInt(what: string) {
   };
 }
 
-/** `npm run faults -- [--seed N] [--repeat N] [--only a,b] [--fast] [--list] [--verbose]`. */
+/** `npm run faults -- [--seed N] [--repeat N] [--only a,b] [--fast] [--list] [--verbose] [--keep-logs]`. */
 export function parseRunnerArgs(argv: readonly string[], defaultSeed: number): RunnerArgs {
   const program = new Command("faults")
     .description("Scripted fault-injection scenarios against the real agent and nats-server")
@@ -36,6 +38,7 @@ export function parseRunnerArgs(argv: readonly string[], defaultSeed: number): R
     .option("--fast", "fast-subset sizes", false)
     .option("--list", "list the scenarios and exit", false)
     .option("-v, --verbose", "print every step", false)
+    .option("--keep-logs", "save the agents' logs of every run under .tmp/faults-logs/", false)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   program.parse([...argv], { from: "user" });
@@ -46,6 +49,7 @@ export function parseRunnerArgs(argv: readonly string[], defaultSeed: number): R
     fast: boolean;
     list: boolean;
     verbose: boolean;
+    keepLogs: boolean;
   }>();
   return {
     seed: o.seed,
@@ -54,5 +58,6 @@ export function parseRunnerArgs(argv: readonly string[], defaultSeed: number): R
     fast: o.fast,
     list: o.list,
     verbose: o.verbose,
+    keepLogs: o.keepLogs,
   };
 }

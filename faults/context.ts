@@ -87,6 +87,7 @@ export class ScenarioRun implements ScenarioContext {
   readonly #name: string;
   readonly #t0 = Date.now();
   readonly #progress: (line: string) => void;
+  readonly #keepLogs: boolean;
   #nodes: NatsServer[] = [];
   #cluster: NatsCluster | undefined;
   #nc: NatsConnection | undefined;
@@ -119,12 +120,14 @@ export class ScenarioRun implements ScenarioContext {
     random: Random;
     scale: "fast" | "full";
     progress?: (line: string) => void;
+    keepLogs?: boolean;
   }) {
     this.#name = opts.name;
     this.seed = opts.seed;
     this.random = opts.random;
     this.scale = opts.scale;
     this.#progress = opts.progress ?? (() => {});
+    this.#keepLogs = opts.keepLogs ?? false;
     // Nine digits: a fractional part `sleep` accepts, unique enough for `pgrep -f`.
     this.marker = String(100_000_000 + Math.floor(this.random() * 899_999_999));
     this.root = tempDir("kanade-faults-");
@@ -788,7 +791,7 @@ export class ScenarioRun implements ScenarioContext {
       broken: [...new Set(this.#broken)],
       notes: [...this.#notes],
     };
-    if (row.broken.length > 0) {
+    if (row.broken.length > 0 || this.#keepLogs) {
       const where = this.#saveLogs();
       if (where) row.notes.push(`agent logs: ${where}`);
     }

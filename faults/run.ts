@@ -12,6 +12,8 @@ export interface RunOptions {
   scale: "fast" | "full";
   /** Progress lines (steps, faults, heals) as they happen. */
   progress?: (line: string) => void;
+  /** Save the agents' logs even when every promise was kept. */
+  keepLogs?: boolean;
 }
 
 /**
@@ -26,6 +28,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions): Promise
     random: seededRandom(seed),
     scale: opts.scale,
     progress: opts.progress,
+    keepLogs: opts.keepLogs,
   });
   const limit = opts.scale === "fast" ? Math.ceil(scenario.timeoutMs / 3) : scenario.timeoutMs;
   try {

@@ -65,6 +65,7 @@ async function main(): Promise<number> {
         repeat,
         scale: args.fast ? "fast" : "full",
         progress: args.verbose ? (l) => console.log(`  ${l}`) : undefined,
+        keepLogs: args.keepLogs,
       });
       rows.push(row);
       console.log(

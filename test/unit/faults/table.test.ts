@@ -60,7 +60,8 @@ describe("runner arguments", () => {
   it("takes seed, repeat and a comma-separated or repeated --only", () => {
     const a = parseRunnerArgs(["--seed", "5", "--repeat", "3", "--only", "a,b", "--only", "c"], 9);
     expect(a).toMatchObject({ seed: 5, repeat: 3, only: ["a", "b", "c"], fast: false });
-    expect(parseRunnerArgs([], 9)).toMatchObject({ seed: 9, repeat: 1, only: [] });
+    expect(parseRunnerArgs([], 9)).toMatchObject({ seed: 9, repeat: 1, only: [], keepLogs: false });
+    expect(parseRunnerArgs(["--keep-logs"], 9).keepLogs).toBe(true);
   });
 
   it("refuses a seed that is not an integer", () => {
