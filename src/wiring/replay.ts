@@ -1,7 +1,7 @@
 import type { JsMsg } from "@nats-io/jetstream";
 import { Subject } from "rxjs";
 import { fromPromise } from "xstate";
-import { replayMachine } from "../machines/replay.machine.js";
+import { type DrainEnd, replayMachine } from "../machines/replay.machine.js";
 import type { AgentContext } from "../services/agentContext.js";
 import type { IntakeMessage } from "../services/commands/intake.js";
 import {
@@ -76,11 +76,25 @@ export function replayActorLogic(deps: {
           );
         }
       }),
-      drain: fromPromise(async ({ signal }) => {
+      drain: fromPromise(async ({ signal }): Promise<DrainEnd> => {
         const nc = await connected();
         const run = consumeReplay(nc, ctx.pcId, (m) => messages$.next(toIntake(m)));
-        signal.addEventListener("abort", run.stop, { once: true });
-        return run.done;
+        signal.addEventListener("abort", () => run.stop(), { once: true });
+        // The pull of the lost connection may have been handed commands nobody will ack; and a
+        // fresh pull is quicker than the client's own recovery (a missed heartbeat, ~15 s).
+        let reconnected = false;
+        const sub = ctx.link.woken$.subscribe(() => {
+          reconnected = true;
+          run.stop("reconnected");
+        });
+        try {
+          const end = await run.done;
+          if (reconnected)
+            log.info("connection back: reading back unacked commands, pulling again");
+          return { ...end, reconnected };
+        } finally {
+          sub.unsubscribe();
+        }
       }),
     },
     actions: {

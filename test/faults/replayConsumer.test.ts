@@ -147,4 +147,35 @@ describe("replay consumer faults (behavior.md §9)", () => {
     expect(s.runsOf(cmd.requestId)).toBe(1);
     expect((await s.streamResult(cmd.requestId)).count).toBe(1);
   });
+
+  // The broker hands a command to the pull of a connection that is black-holed (it still thinks
+  // the client is there); the link is then cut. Without reading back, the command would wait for
+  // the 30 s ack wait after its delivery into the hole.
+  it("a command handed to the pull of a cut connection runs after the reconnect, not after the ack wait", async () => {
+    s = await AgentScenario.start({ proxy: true });
+    await waitFor(async () => ((await s!.replayConsumer())?.numAckPending ?? -1) === 0, {
+      what: "the durable to be idle",
+    });
+    const jsm = await jetstreamManager(s.nc);
+    const name = replayConsumerName(s.pcId);
+    await waitFor(async () => (await jsm.consumers.info(STREAM_EXEC, name)).num_waiting > 0, {
+      what: "the agent's pull to wait on the durable",
+    });
+    s.proxy!.blackhole(true);
+    const cmd = s.runCommand("echo through the hole");
+    await s.publish(cmd);
+    await waitFor(async () => (await s!.replayConsumer())?.numAckPending === 1, {
+      what: "the broker to hand the command to the black-holed pull",
+    });
+    const mark = s.agent.mark();
+    s.proxy!.cut();
+    s.proxy!.blackhole(false);
+
+    await s.agent.waitForLog({ msg: "reconnected" }, 15_000, { after: mark });
+    const result = await s.waitStreamResult(cmd.requestId, 8_000);
+    expect(result.stdout).toBe("through the hole\n");
+    await s.agent.waitForLog({ msg: /^connection back: reading back/ }, 1_000, { after: mark });
+    expect(s.runsOf(cmd.requestId)).toBe(1);
+    expect((await s.streamResult(cmd.requestId)).count).toBe(1);
+  });
 });

@@ -64,6 +64,34 @@ describe("replay machine", () => {
     expect(actor.getSnapshot().status).toBe("done");
   });
 
+  it("a drain ended by a reconnect reads back at once: no re-open, no pause", async () => {
+    const calls: string[] = [];
+    let drains = 0;
+    const actor = createActor(
+      replayMachine.provide({
+        actors: {
+          waitForStream: fromPromise(async () => {
+            calls.push("stream");
+          }),
+          readUnacked: fromPromise(async () => {
+            calls.push("unacked");
+          }),
+          drain: fromPromise(async () => {
+            calls.push("drain");
+            // The first drain ends with the connection coming back; the second one lasts.
+            if (++drains === 1) return { reason: "reconnected", reconnected: true };
+            return new Promise<{ reason: string }>(() => {});
+          }),
+        },
+        actions: { reportEnd: (_, p) => calls.push(`end:${p.reason}`) },
+      }),
+    ).start();
+    await settle();
+    expect(actor.getSnapshot().value).toBe("draining");
+    expect(calls).toEqual(["stream", "unacked", "drain", "unacked", "drain"]);
+    actor.stop();
+  });
+
   it("reading back unacked commands is best effort: a failure still drains", async () => {
     const actor = createActor(
       replayMachine.provide({

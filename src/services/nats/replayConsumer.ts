@@ -127,9 +127,10 @@ export function consumeReplay(
   pcId: string,
   onMessage: (m: JsMsg) => void,
   checkEveryMs = CONSUMER_CHECK_MS,
-): { done: Promise<ConsumeEnd>; stop: () => void } {
+): { done: Promise<ConsumeEnd>; stop: (reason?: string) => void } {
   let messages: ConsumerMessages | undefined;
   let stopped = false;
+  let stopReason = "stopped";
   let endReason = "consumer iterator ended";
   let check: NodeJS.Timeout | undefined;
   const end = (reason: string) => {
@@ -173,14 +174,15 @@ export function consumeReplay(
       );
     }, checkEveryMs);
     for await (const m of msgs) onMessage(m);
-    return { reason: stopped ? "stopped" : endReason };
+    return { reason: stopped ? stopReason : endReason };
   })()
     .catch((err: unknown) => ({ reason: err instanceof Error ? err.message : String(err) }))
     .finally(() => clearInterval(check));
   return {
     done,
-    stop: () => {
+    stop: (reason = "stopped") => {
       stopped = true;
+      stopReason = reason;
       messages?.stop();
     },
   };
