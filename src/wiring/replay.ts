@@ -8,6 +8,7 @@ import {
   checkExecStream,
   consumeReplay,
   ensureReplayConsumer,
+  isNotFound,
   readUnacked,
 } from "../services/nats/replayConsumer.js";
 import { retryForever } from "../services/nats/retry.js";
@@ -70,6 +71,9 @@ export function replayActorLogic(deps: {
               "read back commands the durable handed out to a pull nobody acks (a previous process's)",
             );
         } catch (err) {
+          // No durable (broker restarted empty, consumer deleted): nothing was handed out; the
+          // drain fails in turn and the chart re-opens.
+          if (isNotFound(err)) return;
           log.warn(
             { err: err instanceof Error ? err.message : String(err) },
             "cannot read back unacked commands; they come again after the ack wait",
