@@ -37,13 +37,17 @@ export function replayActorLogic(deps: {
     if (!nc) throw new Error("not connected");
     return nc;
   };
-  const toIntake = (m: JsMsg): IntakeMessage => ({
+  /** A replayed message; one read back by sequence has no ack (its redelivery is acked). */
+  const toIntake = (
+    m: Pick<IntakeMessage, "subject" | "data" | "headers">,
+    ack?: () => void,
+  ): IntakeMessage => ({
     source: "replay",
     subject: m.subject,
     data: m.data,
     headers: m.headers,
     receivedAt: ctx.clock.now(),
-    ack: () => m.ack(),
+    ack,
   });
 
   const logic = replayMachine.provide({
@@ -61,14 +65,11 @@ export function replayActorLogic(deps: {
       readUnacked: fromPromise(async () => {
         try {
           const nc = await connected();
-          const r = await readUnacked(nc, ctx.pcId, (m) =>
-            // No ack: the durable still counts it as handed out, and its redelivery is acked.
-            messages$.next({ source: "replay", ...m, receivedAt: ctx.clock.now() }),
-          );
+          const r = await readUnacked(nc, ctx.pcId, (m) => messages$.next(toIntake(m)));
           if (r.read + r.gone + r.left > 0)
             log.info(
               { read: r.read, gone: r.gone, left_to_ack_wait: r.left },
-              "read back commands the durable handed out to a pull nobody acks (a previous process's)",
+              "read back commands the durable handed out to a pull nobody acks (a previous process's or a lost connection's)",
             );
         } catch (err) {
           // No durable (broker restarted empty, consumer deleted): nothing was handed out; the
@@ -82,7 +83,9 @@ export function replayActorLogic(deps: {
       }),
       drain: fromPromise(async ({ signal }): Promise<DrainEnd> => {
         const nc = await connected();
-        const run = consumeReplay(nc, ctx.pcId, (m) => messages$.next(toIntake(m)));
+        const run = consumeReplay(nc, ctx.pcId, (m: JsMsg) =>
+          messages$.next(toIntake(m, () => m.ack())),
+        );
         signal.addEventListener("abort", () => run.stop(), { once: true });
         // The pull of the lost connection may have been handed commands nobody will ack; and a
         // fresh pull is quicker than the client's own recovery (a missed heartbeat, ~15 s).
