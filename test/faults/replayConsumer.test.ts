@@ -117,12 +117,10 @@ describe("replay consumer faults (behavior.md §9)", () => {
   it("a command handed to a dead process's pull runs at the restart, not after the ack wait", async () => {
     s = await AgentScenario.start();
     await s.agent.stop();
-    const name = replayConsumerName(s.pcId);
-    const jsm = await jetstreamManager(s.nc);
-    const consumer = await jetstream(s.nc).consumers.get(STREAM_EXEC, name);
+    const consumer = await jetstream(s.nc).consumers.get(STREAM_EXEC, replayConsumerName(s.pcId));
     // The dead process's pull, played by the test client: it takes the command and never acks.
     const handed = consumer.next({ expires: 10_000 });
-    await waitFor(async () => (await jsm.consumers.info(STREAM_EXEC, name)).num_waiting > 0, {
+    await waitFor(async () => ((await s!.replayConsumer())?.numWaiting ?? 0) > 0, {
       what: "the test's pull to wait on the durable",
     });
     const cmd = s.runCommand("echo late");
@@ -153,14 +151,13 @@ describe("replay consumer faults (behavior.md §9)", () => {
   // the 30 s ack wait after its delivery into the hole.
   it("a command handed to the pull of a cut connection runs after the reconnect, not after the ack wait", async () => {
     s = await AgentScenario.start({ proxy: true });
-    await waitFor(async () => ((await s!.replayConsumer())?.numAckPending ?? -1) === 0, {
-      what: "the durable to be idle",
-    });
-    const jsm = await jetstreamManager(s.nc);
-    const name = replayConsumerName(s.pcId);
-    await waitFor(async () => (await jsm.consumers.info(STREAM_EXEC, name)).num_waiting > 0, {
-      what: "the agent's pull to wait on the durable",
-    });
+    await waitFor(
+      async () => {
+        const c = await s!.replayConsumer();
+        return c !== null && c.numAckPending === 0 && c.numWaiting > 0;
+      },
+      { what: "the durable to be idle, with the agent's pull waiting on it" },
+    );
     s.proxy!.blackhole(true);
     const cmd = s.runCommand("echo through the hole");
     await s.publish(cmd);

@@ -344,6 +344,8 @@ export class AgentScenario {
     ackFloor: number;
     numPending: number;
     numAckPending: number;
+    /** Pull requests waiting on the durable. */
+    numWaiting: number;
   } | null> {
     const jsm = await jetstreamManager(this.nc, { timeout: 3_000 });
     try {
@@ -353,6 +355,7 @@ export class AgentScenario {
         ackFloor: info.ack_floor.stream_seq,
         numPending: info.num_pending,
         numAckPending: info.num_ack_pending,
+        numWaiting: info.num_waiting,
       };
     } catch (err) {
       if (/not found/i.test(String(err))) return null;
