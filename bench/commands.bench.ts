@@ -126,6 +126,23 @@ function helperMemory(pid: number): { rss: number; privateBytes: number } {
   return { rss: peakRss(pid), privateBytes: kb("Private_Clean") + kb("Private_Dirty") };
 }
 
+/** CPU time (user + system) of a process so far, in ms; /proc counts in ticks of 10 ms. */
+function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0; // a helper that just exited
+  }
+}
+
+/** CPU of the agent and of its spawn helpers (their own, not their children's). */
+function agentCpuMs(pid: number): { agent: number; helpers: number } {
+  let helpers = 0;
+  for (const helper of childrenMatching(pid, "kanade-agent spawn helper")) helpers += cpuMs(helper);
+  return { agent: cpuMs(pid), helpers };
+}
+
 const server = await NatsServer.start();
 const nc = await connect({ servers: server.url });
 await bootstrapKanade(nc, { resultOutput: true });
@@ -147,10 +164,13 @@ try {
   const ratios: number[] = [];
   for (let round = 1; round <= BURST_ROUNDS; round++) {
     const bare = await bareBurst();
+    // The ratio moves with the VM's speed from one round to the next; CPU per command much less.
+    const cpuBefore = agentCpuMs(agent.pid!);
     const burst = await agentBurst(nc);
+    const cpuAfter = agentCpuMs(agent.pid!);
     ratios.push(burst / bare);
     console.log(
-      `burst ${round}/${BURST_ROUNDS} (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)}`,
+      `burst ${round}/${BURST_ROUNDS} (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)}; CPU per command: agent ${((cpuAfter.agent - cpuBefore.agent) / BURST).toFixed(2)} ms, spawn helpers ${((cpuAfter.helpers - cpuBefore.helpers) / BURST).toFixed(2)} ms`,
     );
   }
   console.log(
