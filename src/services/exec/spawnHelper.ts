@@ -17,13 +17,8 @@ export const HELPER_IDLE_EXIT_MS = 60_000;
 /** A helper that dies this soon after its start, this many times in a row, is given up. */
 const QUICK_DEATH_MS = 5_000;
 const MAX_QUICK_DEATHS = 3;
-/**
- * A young generation of 2 × 1 MiB: the helper only moves small messages. No JIT: its few
- * functions run fast enough interpreted, and without compiled code and compiler threads the
- * helper keeps 11–12 MiB of private memory instead of 19–20 (measured over 1 000-command bursts:
- * the same CPU per spawn — a fork copies less, the messages are handled a little slower).
- */
-const HELPER_NODE_FLAGS = ["--max-semi-space-size=1", "--jitless"];
+/** A young generation of 2 × 1 MiB: the helper only moves small messages. */
+const HELPER_NODE_FLAGS = ["--max-semi-space-size=1"];
 
 export interface SpawnHelperOptions {
   log?: Logger;
