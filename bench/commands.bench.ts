@@ -164,7 +164,8 @@ try {
   const ratios: number[] = [];
   for (let round = 1; round <= BURST_ROUNDS; round++) {
     const bare = await bareBurst();
-    // The ratio moves with the VM's speed from one round to the next; CPU per command much less.
+    // Where the CPU of a command goes; the helpers' share of the agent's, taken in the same round,
+    // does not move with the VM's speed as the rates do.
     const cpuBefore = agentCpuMs(agent.pid!);
     const burst = await agentBurst(nc);
     const cpuAfter = agentCpuMs(agent.pid!);
