@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { childrenMatching } from "../faults/processes.js";
+import { HELPER_PROCESS_TITLE } from "../src/services/exec/spawnHelper.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
@@ -139,7 +140,7 @@ function cpuMs(pid: number): number {
 /** CPU of the agent and of its spawn helpers (their own, not their children's). */
 function agentCpuMs(pid: number): { agent: number; helpers: number } {
   let helpers = 0;
-  for (const helper of childrenMatching(pid, "kanade-agent spawn helper")) helpers += cpuMs(helper);
+  for (const helper of childrenMatching(pid, HELPER_PROCESS_TITLE)) helpers += cpuMs(helper);
   return { agent: cpuMs(pid), helpers };
 }
 
@@ -178,7 +179,7 @@ try {
     `burst: median ratio ${pct(ratios, 50).toFixed(2)} of ${BURST_ROUNDS} alternating rounds (target ≥ 0.70)`,
   );
   console.log(`agent peak RSS ${(peakRss(agent.pid!) / 2 ** 20).toFixed(1)} MiB (target < 150 MB)`);
-  for (const helper of childrenMatching(agent.pid!, "kanade-agent spawn helper")) {
+  for (const helper of childrenMatching(agent.pid!, HELPER_PROCESS_TITLE)) {
     const { rss, privateBytes } = helperMemory(helper);
     console.log(
       `spawn helper (pid ${helper}): peak RSS ${(rss / 2 ** 20).toFixed(1)} MiB, of which private (not shared with the agent's Node binary) ${(privateBytes / 2 ** 20).toFixed(1)} MiB now`,

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { childMatching, childrenMatching, isAlive } from "../../faults/processes.js";
 import { OUTCOME_UNKNOWN_NOTE } from "../../src/services/commands/recovery.js";
+import { HELPER_PROCESS_TITLE } from "../../src/services/exec/spawnHelper.js";
 import { eventStartedSubject, killSubject } from "../../src/services/nats/subjects.js";
 import { AgentScenario, killMatching, marker, pidsMatching } from "../helpers/agentScenario.js";
 import { waitFor } from "../helpers/waitFor.js";
@@ -17,7 +18,7 @@ afterEach(async () => {
 });
 
 /** The spawn helper the agent `agentPid` started, if one runs. */
-const helperOf = (agentPid: number) => childMatching(agentPid, "kanade-agent spawn helper");
+const helperOf = (agentPid: number) => childMatching(agentPid, HELPER_PROCESS_TITLE);
 
 /** Runs `sleep 30.<mark>` on `scenario` (the mark finds its process, and kills it after). */
 async function runMarkedSleep(
@@ -62,7 +63,7 @@ describe("spawn helper faults", () => {
     for (const cmd of cmds) await s.publish(cmd);
     for (const cmd of cmds) await s.waitResult(cmd.requestId);
     const agentPid = s.agent.pid!;
-    const helpers = childrenMatching(agentPid, "kanade-agent spawn helper");
+    const helpers = childrenMatching(agentPid, HELPER_PROCESS_TITLE);
     expect(helpers.length).toBeGreaterThan(0);
     await s.agent.kill();
     await waitFor(() => helpers.every((h) => !isAlive(h)), {

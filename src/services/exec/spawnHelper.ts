@@ -27,9 +27,12 @@ export interface SpawnHelperOptions {
   execPath?: string;
 }
 
+/** What `ps` shows for a helper (the agent's tests and benchmarks find helpers by it). */
+export const HELPER_PROCESS_TITLE = "kanade-agent spawn helper";
+
 /** The helper's whole program, fed to `node -` on its stdin: the engine and a message loop. */
 export function helperSource(): string {
-  return `process.title = "kanade-agent spawn helper";
+  return `process.title = ${JSON.stringify(HELPER_PROCESS_TITLE)};
 // Events of one turn of the event loop (a child's exit and its pipes closing) travel as one message.
 let batch = [];
 let sentCallbacks = [];
