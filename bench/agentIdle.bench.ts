@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
+import { CONFIG_KEY_GLOBAL, KV_AGENT_CONFIG } from "../src/services/nats/subjects.js";
 import { AgentProcess, REPO_ROOT } from "../test/helpers/agentProcess.js";
 import { NatsServer } from "../test/helpers/natsServer.js";
 import { tempDir } from "../test/helpers/tmp.js";
@@ -31,8 +32,8 @@ const nc = await connect({ servers: server.url });
 await bootstrapKanade(nc, { resultOutput: true });
 // `--no-inventory` leaves the hourly inventory collection out of the window (it costs ~1 s of CPU).
 if (values["no-inventory"])
-  await (await new Kvm(nc).open("agent_config")).put(
-    "global",
+  await (await new Kvm(nc).open(KV_AGENT_CONFIG)).put(
+    CONFIG_KEY_GLOBAL,
     JSON.stringify({ inventory_enabled: false }),
   );
 await nc.close();
