@@ -5,13 +5,12 @@ import { spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
-import { CONFIG_KEY_GLOBAL, KV_AGENT_CONFIG } from "../src/services/nats/subjects.js";
 import { AgentProcess, REPO_ROOT } from "../test/helpers/agentProcess.js";
 import { NatsServer } from "../test/helpers/natsServer.js";
 import { tempDir } from "../test/helpers/tmp.js";
+import { turnInventoryOff } from "./inventoryOff.js";
 
 const { values } = parseArgs({
   options: { duration: { type: "string", default: "60" }, "no-inventory": { type: "boolean" } },
@@ -31,11 +30,7 @@ const server = await NatsServer.start();
 const nc = await connect({ servers: server.url });
 await bootstrapKanade(nc, { resultOutput: true });
 // `--no-inventory` leaves the hourly inventory collection out of the window (it costs ~1 s of CPU).
-if (values["no-inventory"])
-  await (await new Kvm(nc).open(KV_AGENT_CONFIG)).put(
-    CONFIG_KEY_GLOBAL,
-    JSON.stringify({ inventory_enabled: false }),
-  );
+if (values["no-inventory"]) await turnInventoryOff(nc);
 await nc.close();
 
 // The floor: node + the NATS client, one connection, nothing else.

@@ -4,16 +4,15 @@ import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { childrenMatching } from "../faults/processes.js";
 import { HELPER_PROCESS_TITLE } from "../src/services/exec/spawnHelper.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
-import { CONFIG_KEY_GLOBAL, KV_AGENT_CONFIG } from "../src/services/nats/subjects.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
 import { AgentProcess } from "../test/helpers/agentProcess.js";
 import { NatsServer } from "../test/helpers/natsServer.js";
+import { turnInventoryOff } from "./inventoryOff.js";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -159,15 +158,15 @@ function agentCpuMs(pid: number): { agent: number; helpers: number } {
   return { agent: cpuMs(pid), helpers };
 }
 
+type AgentCpu = ReturnType<typeof agentCpuMs>;
+const cpuPerCommand = (before: AgentCpu, after: AgentCpu, commands: number) =>
+  `CPU per command: agent ${((after.agent - before.agent) / commands).toFixed(2)} ms, spawn helpers ${((after.helpers - before.helpers) / commands).toFixed(2)} ms`;
+
 const server = await NatsServer.start();
 const nc = await connect({ servers: server.url });
 await bootstrapKanade(nc, { resultOutput: true });
-// The command path alone: the first inventory collection (~0.3–1 s of CPU and a few dozen shells,
-// at a random moment of the first minute) would land in a random window; it has its own bench.
-await (await new Kvm(nc).open(KV_AGENT_CONFIG)).put(
-  CONFIG_KEY_GLOBAL,
-  JSON.stringify({ inventory_enabled: false }),
-);
+// The command path alone: the first inventory collection would land in a random window.
+await turnInventoryOff(nc);
 const agent = await AgentProcess.start({ natsUrl: server.url, id: PC, log: { level: "warn" } });
 await new Promise((r) => setTimeout(r, 1500)); // connected, replay consumer up
 try {
@@ -182,7 +181,7 @@ try {
     `round trip (n=${ROUND_TRIPS}): agent publish → ExecResult     p50 ${ms(pct(rt, 50))} p99 ${ms(pct(rt, 99))}`,
   );
   console.log(
-    `round trip: agent p50 − floor p50 = ${ms(pct(rt, 50) - pct(floor, 50))} (target ≤ 5 ms); ratio ${(pct(rt, 50) / pct(floor, 50)).toFixed(2)}; CPU per command: agent ${((rtCpuAfter.agent - rtCpuBefore.agent) / ROUND_TRIPS).toFixed(2)} ms, spawn helpers ${((rtCpuAfter.helpers - rtCpuBefore.helpers) / ROUND_TRIPS).toFixed(2)} ms`,
+    `round trip: agent p50 − floor p50 = ${ms(pct(rt, 50) - pct(floor, 50))} (target ≤ 5 ms); ratio ${(pct(rt, 50) / pct(floor, 50)).toFixed(2)}; ${cpuPerCommand(rtCpuBefore, rtCpuAfter, ROUND_TRIPS)}`,
   );
   const ratios: number[] = [];
   for (let round = 1; round <= BURST_ROUNDS; round++) {
@@ -194,7 +193,7 @@ try {
     const cpuAfter = agentCpuMs(agent.pid!);
     ratios.push(burst / bare);
     console.log(
-      `burst ${round}/${BURST_ROUNDS} (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)}; CPU per command: agent ${((cpuAfter.agent - cpuBefore.agent) / BURST).toFixed(2)} ms, spawn helpers ${((cpuAfter.helpers - cpuBefore.helpers) / BURST).toFixed(2)} ms`,
+      `burst ${round}/${BURST_ROUNDS} (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)}; ${cpuPerCommand(cpuBefore, cpuAfter, BURST)}`,
     );
   }
   console.log(
