@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
+import { parsePidStat } from "../src/services/perf/procfs.js";
 import { AgentProcess, REPO_ROOT } from "../test/helpers/agentProcess.js";
 import { NatsServer } from "../test/helpers/natsServer.js";
 import { tempDir } from "../test/helpers/tmp.js";
@@ -18,11 +19,8 @@ const { values } = parseArgs({
 const DURATION_MS = Number(values.duration) * 1000;
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
 
-const cpuTicks = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return Number(f[11]) + Number(f[12]); // utime + stime
-};
+const cpuTicks = (pid: number) =>
+  parsePidStat(readFileSync(`/proc/${pid}/stat`, "utf8"))?.cpuTicks ?? Number.NaN;
 const rss = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
 

@@ -8,6 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { childrenMatching } from "../faults/processes.js";
 import { HELPER_PROCESS_TITLE } from "../src/services/exec/spawnHelper.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
+import { parsePidStat, readText } from "../src/services/perf/procfs.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
 import { AgentProcess } from "../test/helpers/agentProcess.js";
@@ -141,14 +142,10 @@ function helperMemory(pid: number): { rss: number; privateBytes: number } {
   return { rss: peakRss(pid), privateBytes: kb("Private_Clean") + kb("Private_Dirty") };
 }
 
-/** CPU time (user + system) of a process so far, in ms; /proc counts in ticks of 10 ms. */
+/** CPU time (user + system) of a process so far, in ms (ticks of 10 ms); 0 once it exited. */
 function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0; // a helper that just exited
-  }
+  const text = readText(`/proc/${pid}/stat`);
+  return (text === null ? 0 : (parsePidStat(text)?.cpuTicks ?? 0)) * 10;
 }
 
 /** CPU of the agent and of its spawn helpers (their own, not their children's). */
