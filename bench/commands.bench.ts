@@ -1,5 +1,5 @@
 // Command-path benchmarks (issue 3): round trip and burst against floors measured in the same run.
-//   npx tsx bench/commands.bench.ts [--round-trips 200] [--burst 1000] [--burst-rounds 3]
+//   npx tsx bench/commands.bench.ts [--round-trips 200] [--warm-up 200] [--burst 1000] [--burst-rounds 3]
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -20,6 +20,11 @@ const arg = (name: string, def: number) => {
   return i > 0 ? Number(process.argv[i + 1]) : def;
 };
 const ROUND_TRIPS = arg("round-trips", 200);
+/**
+ * Round trips run before the measured ones. V8 keeps optimising the agent's code for its first
+ * ~2 000–3 000 commands: `--warm-up 3000` measures the steady state instead of the 200th command on.
+ */
+const WARM_UP = arg("warm-up", ROUND_TRIPS);
 const BURST = arg("burst", 1000);
 /** Bare and agent bursts alternate this many times: the machine's speed drifts within a run. */
 const BURST_ROUNDS = arg("burst-rounds", 3);
@@ -77,11 +82,14 @@ async function agentRoundTrip(nc: NatsConnection): Promise<number> {
  * Floor and agent samples taken in turns (which one goes first alternates), so that the VM's
  * speed, which drifts within minutes, weighs on both alike.
  */
-async function roundTrips(nc: NatsConnection): Promise<{ floor: number[]; agent: number[] }> {
+async function roundTrips(
+  nc: NatsConnection,
+  count = ROUND_TRIPS,
+): Promise<{ floor: number[]; agent: number[] }> {
   const echo = nc.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
   const floor: number[] = [];
   const agent: number[] = [];
-  for (let i = 0; i < ROUND_TRIPS; i++) {
+  for (let i = 0; i < count; i++) {
     if (i % 2 === 0) {
       floor.push(await floorRoundTrip(nc));
       agent.push(await agentRoundTrip(nc));
@@ -167,7 +175,7 @@ await turnInventoryOff(nc);
 const agent = await AgentProcess.start({ natsUrl: server.url, id: PC, log: { level: "warn" } });
 await new Promise((r) => setTimeout(r, 1500)); // connected, replay consumer up
 try {
-  await roundTrips(nc); // warm-up (JIT, page cache) — not measured
+  await roundTrips(nc, WARM_UP); // warm-up (JIT, page cache) — not measured
   const rtCpuBefore = agentCpuMs(agent.pid!);
   const { floor, agent: rt } = await roundTrips(nc);
   const rtCpuAfter = agentCpuMs(agent.pid!);
