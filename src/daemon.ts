@@ -13,6 +13,7 @@ import { connectionMachine } from "./machines/connection.machine.js";
 import type { AgentContext } from "./services/agentContext.js";
 import { AdmissionBacklog } from "./services/commands/backlog.js";
 import { GateReads } from "./services/commands/gateReads.js";
+import { HandOvers } from "./services/commands/handOvers.js";
 import { Ledger } from "./services/commands/ledger.js";
 import { LiveIntake } from "./services/commands/liveIntake.js";
 import { admissionPipeline, type LocalCommand } from "./services/commands/pipeline.js";
@@ -155,6 +156,7 @@ export async function startDaemon({
   );
 
   const gateReads = new GateReads(kvLookup(ctx), clock);
+  const handOvers = new HandOvers();
   const spawnHelper = forkFromHelper
     ? new SpawnHelperPool(SPAWN_HELPERS, { log: log.child({ component: "spawner" }) })
     : undefined;
@@ -287,6 +289,7 @@ export async function startDaemon({
           spawner: spawnHelper,
           publishResult: (raw, complete) =>
             drainer.publishResult(Buffer.from(raw, "utf8"), complete),
+          handOvers,
           onResult: (requestId, exitCode, finishedAt) => {
             localWaiters.get(requestId)?.({ exitCode, finishedAt });
             localWaiters.delete(requestId);
@@ -353,7 +356,11 @@ export async function startDaemon({
           };
         }),
         finalDrain: fromPromise(async () => {
-          await drainLoop.drainOnce(clock.monotonic() + 500);
+          const deadline = clock.monotonic() + 500;
+          // A result published from memory must be let go of before the ledger closes; one still
+          // unanswered then is moved to the outbox at the next start.
+          await handOvers.settled(deadline - clock.monotonic());
+          await drainLoop.drainOnce(deadline);
         }),
       },
       actions: {
@@ -409,6 +416,9 @@ export async function startDaemon({
       root.send({ type: "STOP" });
       await toPromise(root).catch(() => {});
       spawnHelper?.close();
+      // The connection is closed: a hand-over still out fails at once and writes its outbox file;
+      // its release then reaches the ledger before it closes.
+      await handOvers.settled(150);
       await ledger.close().catch(() => {});
       return exitCode;
     },

@@ -13,6 +13,7 @@ import {
 import type { AgentContext } from "../services/agentContext.js";
 import type { GateReads } from "../services/commands/gateReads.js";
 import { evaluateGates, type KvLookup } from "../services/commands/gates.js";
+import type { HandOvers } from "../services/commands/handOvers.js";
 import type { Ledger } from "../services/commands/ledger.js";
 import { runResult, syntheticResult } from "../services/commands/report.js";
 import type { Slots } from "../services/commands/slots.js";
@@ -48,6 +49,8 @@ export interface CommandDeps {
     raw: string,
     complete?: { requestId: string; resultId: string },
   ) => Promise<boolean>;
+  /** Where the results published from memory are tracked, for the stop sequence to wait on. */
+  handOvers?: HandOvers;
   /** A result or event file was written: publish it now rather than at the next drain pass. */
   publishNow?: (kind: OutboxKind, name: string) => void;
   /** Who forks the children (the spawn helper on POSIX); the agent's own process when absent. */
@@ -304,7 +307,7 @@ async function report(deps: CommandDeps, input: ReportInput, signal: AbortSignal
     await untilWritten("ledger record", log, signal, () =>
       deps.ledger.markFinished(input.requestId, { finishedAt, exitCode, result: raw }),
     );
-    void handOverResult(deps, input.requestId, raw, file, log);
+    deps.handOvers?.track(handOverResult(deps, input.requestId, raw, file, log));
   } else {
     // 6.7: the result file exists before the record says finished. A full or failing disk must
     // not lose the result: both writes are retried until they succeed (or the agent stops, and

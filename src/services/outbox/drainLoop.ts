@@ -1,6 +1,7 @@
 import type { Observable } from "rxjs";
 import type { Logger } from "../logging/logger.js";
 import type { Clock, Random } from "../time/clock.js";
+import { within } from "../time/within.js";
 import type { PassOptions, PassReport } from "./drainer.js";
 import { describeError } from "./failures.js";
 
@@ -105,24 +106,4 @@ export function startDrainLoop(opts: DrainLoopOptions): DrainLoop {
       });
     },
   };
-}
-
-/** Whether `p` settled within `ms`. */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  if (ms <= 0) return false;
-  let t: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => {
-    t = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([
-      p.then(
-        () => true as const,
-        () => true as const,
-      ),
-      timedOut,
-    ]);
-  } finally {
-    clearTimeout(t);
-  }
 }
