@@ -142,6 +142,21 @@ describe("agent crashes (behavior.md 6.6, 18.2)", () => {
     });
   });
 
+  it("SIGTERM on a slow link (300 ms each way): the stop waits for the result's PubAck, nothing left held or in the outbox", async () => {
+    s = await AgentScenario.start({ proxy: true });
+    const { cmd } = await runMarkedSleep(s);
+    // The result's PubAck comes back ~600 ms after its publish: after the last drain pass and
+    // the connection's 500 ms drain limit unless the stop waits for it.
+    s.proxy!.latency(300);
+    expect(await s.agent.stop("SIGTERM", 8_000)).toBe(0);
+
+    const r = await s.waitStreamResult(cmd.requestId, 10_000);
+    expect(r.stderr).toBe("killed: agent stopping");
+    expect(s.outboxFiles().results).toEqual([]);
+    expect(s.ledgerRecord(cmd.requestId)).toMatchObject({ state: "finished", exit_code: -1 });
+    expect(s.ledgerRecord(cmd.requestId)?.result).toBeUndefined();
+  });
+
   it("SIGKILL during the jitter wait: resumed after restart with the same result_id, still killable", async () => {
     s = await AgentScenario.start();
     const cmd = s.runCommand("echo ran", { jitterSecs: 1_000_000 });
