@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
-import { parsePidStat } from "../src/services/perf/procfs.js";
+import { readPidStat } from "../src/services/perf/procfs.js";
 import { AgentProcess, REPO_ROOT } from "../test/helpers/agentProcess.js";
 import { NatsServer } from "../test/helpers/natsServer.js";
 import { tempDir } from "../test/helpers/tmp.js";
@@ -19,8 +19,7 @@ const { values } = parseArgs({
 const DURATION_MS = Number(values.duration) * 1000;
 const TICKS_PER_SEC = 100; // USER_HZ on Linux
 
-const cpuTicks = (pid: number) =>
-  parsePidStat(readFileSync(`/proc/${pid}/stat`, "utf8"))?.cpuTicks ?? Number.NaN;
+const cpuTicks = (pid: number) => readPidStat(pid)?.cpuTicks ?? Number.NaN;
 const rss = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1]) * 1024;
 

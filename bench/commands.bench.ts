@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { childrenMatching } from "../faults/processes.js";
 import { HELPER_PROCESS_TITLE } from "../src/services/exec/spawnHelper.js";
 import { bootstrapKanade } from "../src/services/nats/resources.js";
-import { parsePidStat, readText } from "../src/services/perf/procfs.js";
+import { readPidStat } from "../src/services/perf/procfs.js";
 import { encodeCommand } from "../src/services/wire/index.js";
 import type { Command } from "../src/services/wire/types.js";
 import { AgentProcess } from "../test/helpers/agentProcess.js";
@@ -152,8 +152,7 @@ function helperMemory(pid: number): { rss: number; privateBytes: number } {
 
 /** CPU time (user + system) of a process so far, in ms (ticks of 10 ms); 0 once it exited. */
 function cpuMs(pid: number): number {
-  const text = readText(`/proc/${pid}/stat`);
-  return (text === null ? 0 : (parsePidStat(text)?.cpuTicks ?? 0)) * 10;
+  return (readPidStat(pid)?.cpuTicks ?? 0) * 10;
 }
 
 /** CPU of the agent and of its spawn helpers (their own, not their children's). */

@@ -16,6 +16,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { readPidStat } from "../src/services/perf/procfs.js";
 
 const REPO = fileURLToPath(new URL("../", import.meta.url));
 const RSS_RATIO_TARGET = 1.5;
@@ -96,12 +97,10 @@ interface Usage {
 }
 
 function usageOf(pid: number): Usage {
-  const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const status = readFileSync(`/proc/${pid}/status`, "latin1");
   const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+)`, "m").exec(status)?.[1] ?? 0);
   return {
-    cpuTicks: Number(f[11]) + Number(f[12]),
+    cpuTicks: readPidStat(pid)?.cpuTicks ?? Number.NaN,
     rssBytes: kib("VmRSS") * 1024,
     peakRssBytes: kib("VmHWM") * 1024,
   };

@@ -153,8 +153,8 @@ describe("agent crashes (behavior.md 6.6, 18.2)", () => {
     const r = await s.waitStreamResult(cmd.requestId, 10_000);
     expect(r.stderr).toBe("killed: agent stopping");
     expect(s.outboxFiles().results).toEqual([]);
-    expect(s.ledgerRecord(cmd.requestId)).toMatchObject({ state: "finished", exit_code: -1 });
-    expect(s.ledgerRecord(cmd.requestId)?.result).toBeUndefined();
+    // Finished and no longer holding the result (the agent is stopped: true now or never).
+    expect(await s.waitFinishedRecord(cmd.requestId, 0)).toMatchObject({ exit_code: -1 });
   });
 
   it("SIGKILL during the jitter wait: resumed after restart with the same result_id, still killable", async () => {

@@ -3,9 +3,9 @@ import {
   type IoBytes,
   type KernelUnits,
   listPids,
-  parsePidStat,
   parseProcIo,
   readKernelUnits,
+  readPidStat,
   readText,
 } from "./procfs.js";
 
@@ -52,8 +52,7 @@ export function linuxProcessTable(
     async read() {
       const out: ProcessReading[] = [];
       for (const pid of listPids(proc)) {
-        const text = readText(`${proc}/${pid}/stat`);
-        const s = text === null ? null : parsePidStat(text);
+        const s = readPidStat(pid, proc);
         if (s === null) continue; // ended between the listing and the read
         out.push({
           pid: s.pid,

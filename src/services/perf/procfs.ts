@@ -153,6 +153,12 @@ export function parsePidStat(stat: string): PidStat | null {
   };
 }
 
+/** `/proc/<pid>/stat` read and parsed; null once the process is gone. */
+export function readPidStat(pid: number, proc = "/proc"): PidStat | null {
+  const text = readText(`${proc}/${pid}/stat`);
+  return text === null ? null : parsePidStat(text);
+}
+
 /** Whole block devices backed by hardware (`/sys/block/<name>/device` exists): no loop, ram, zram, dm, md. */
 export function listWholeDisks(sysBlock = "/sys/block"): Set<string> {
   const disks = new Set<string>();
