@@ -155,16 +155,16 @@ function cpuMs(pid: number): number {
   return (readPidStat(pid)?.cpuTicks ?? 0) * 10;
 }
 
-/** CPU of the agent and of its spawn helpers (their own, not their children's). */
-function agentCpuMs(pid: number): { agent: number; helpers: number } {
+/** CPU of the agent, of its spawn helpers (their own, not their children's) and of the broker. */
+function agentCpuMs(pid: number): { agent: number; helpers: number; broker: number } {
   let helpers = 0;
   for (const helper of childrenMatching(pid, HELPER_PROCESS_TITLE)) helpers += cpuMs(helper);
-  return { agent: cpuMs(pid), helpers };
+  return { agent: cpuMs(pid), helpers, broker: cpuMs(server.pid) };
 }
 
 type AgentCpu = ReturnType<typeof agentCpuMs>;
 const cpuPerCommand = (before: AgentCpu, after: AgentCpu, commands: number) =>
-  `CPU per command: agent ${((after.agent - before.agent) / commands).toFixed(2)} ms, spawn helpers ${((after.helpers - before.helpers) / commands).toFixed(2)} ms`;
+  `CPU per command: agent ${((after.agent - before.agent) / commands).toFixed(2)} ms, spawn helpers ${((after.helpers - before.helpers) / commands).toFixed(2)} ms, broker ${((after.broker - before.broker) / commands).toFixed(2)} ms`;
 
 const server = await NatsServer.start();
 const nc = await connect({ servers: server.url });
