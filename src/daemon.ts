@@ -34,6 +34,7 @@ import { OutboxDrainer } from "./services/outbox/drainer.js";
 import { startDrainLoop } from "./services/outbox/drainLoop.js";
 import { NatsPublisher } from "./services/outbox/publisher.js";
 import { OutboxStore, startOutboxReports } from "./services/outbox/store.js";
+import { optimiseSoonerOnce } from "./services/perf/tiering.js";
 import { confirmDeadlineFromEnv, ReleaseHealth } from "./services/selfupdate/health.js";
 import { stagingLayout } from "./services/selfupdate/stagingLayout.js";
 import { CommandVerifier } from "./services/signing/verifier.js";
@@ -212,6 +213,7 @@ export async function startDaemon({
         log: log.child({ component: "signing" }),
       })
     : undefined;
+  const optimiseSooner = optimiseSoonerOnce(log.child({ component: "v8" }));
   const admitted$ = admissionPipeline(merge(live.messages$, replay.messages$), local$, {
     pcId: config.pcId,
     isMember: (g) => ctx.membership$.value.includes(g),
@@ -316,7 +318,10 @@ export async function startDaemon({
             },
           );
           const liveActors = () => root.getSnapshot().context.commands;
-          const sub = admitted$.subscribe((admitted) => backlog.push(admitted, liveActors()));
+          const sub = admitted$.subscribe((admitted) => {
+            optimiseSooner();
+            backlog.push(admitted, liveActors());
+          });
           const released = root.subscribe(() => backlog.release(liveActors()));
           const kills = followSubscription(
             link,

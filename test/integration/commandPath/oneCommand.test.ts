@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { eventStartedSubject } from "../../../src/services/nats/subjects.js";
+import { HOT_PATH_V8_FLAGS } from "../../../src/services/perf/tiering.js";
 import { parseTimestamp } from "../../../src/services/wire/index.js";
 import { AgentScenario } from "../../helpers/agentScenario.js";
 
@@ -17,6 +18,9 @@ describe("a command on commands.pc.<pc_id> (behavior.md 5.2, wire.md 4.3, 4.6)",
       version: "2.1.0",
     });
     const execId = cmd.execId!;
+    // V8's defaults until the first command (src/services/perf/tiering.ts).
+    const tiering = { msg: "first command: V8 now optimises the command path sooner" };
+    expect(s.agent.logs.filter((l) => l.json?.msg === tiering.msg)).toEqual([]);
     await s.publish(cmd);
 
     const started = await s.waitStarted(cmd.requestId);
@@ -75,6 +79,7 @@ describe("a command on commands.pc.<pc_id> (behavior.md 5.2, wire.md 4.3, 4.6)",
       result_id: result.result_id,
       exit_code: 3,
     });
+    expect((await s.agent.waitForLog(tiering)).json?.v8_flags).toEqual(HOT_PATH_V8_FLAGS);
   });
 
   it("a command without exec_id yields a result and no started event", async () => {
