@@ -21,8 +21,9 @@ const arg = (name: string, def: number) => {
 };
 const ROUND_TRIPS = arg("round-trips", 200);
 /**
- * Round trips run before the measured ones. V8 keeps optimising the agent's code for its first
- * ~2 000–3 000 commands: `--warm-up 3000` measures the steady state instead of the 200th command on.
+ * Round trips run before the measured ones. V8 goes on optimising the agent's code over its first
+ * hundreds of commands (thousands before the agent switched V8 to optimise sooner on its first
+ * command): `--warm-up 3000` measures the steady state instead of the 200th command on.
  */
 const WARM_UP = arg("warm-up", ROUND_TRIPS);
 const BURST = arg("burst", 1000);
