@@ -20,17 +20,15 @@ function newestMtime(dir: string): number {
   return newest;
 }
 
-/** The scenarios run `bin/kanade-agent.js`, i.e. `dist/`: rebuild it when `src/` is newer. */
+/**
+ * The scenarios run `bin/kanade-agent.js`, i.e. the bundle `npm run build` writes last: rebuild
+ * when `src/` is newer.
+ */
 function ensureFreshBuild(): void {
-  const main = join(REPO_ROOT, "dist", "main.js");
-  if (existsSync(main) && statSync(main).mtimeMs >= newestMtime(join(REPO_ROOT, "src"))) return;
+  const bundle = join(REPO_ROOT, "dist", "kanade-agent.mjs");
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestMtime(join(REPO_ROOT, "src"))) return;
   process.stderr.write("faults: dist/ is missing or older than src/, building…\n");
-  try {
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: REPO_ROOT, stdio: "pipe" });
-  } catch (err) {
-    // tsc emits despite type errors elsewhere; only a missing entry point is fatal.
-    if (!existsSync(main)) throw new Error(`build failed: ${String(err)}`);
-  }
+  execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe" });
 }
 
 async function main(): Promise<number> {

@@ -16,9 +16,6 @@ import { scanArgs } from "./args.js";
 import { chooseRelease, type LaunchChoice } from "./choose.js";
 import { supervise } from "./supervise.js";
 
-/** The base install's daemon entry (what `npm ci` built). */
-const BASE_ENTRY = new URL("../main.js", import.meta.url);
-
 export interface LaunchOptions {
   /** process.argv */
   argv: readonly string[];
@@ -95,7 +92,8 @@ async function prepare(staging: StagingLayout, log: () => Logger): Promise<Launc
 }
 
 async function runBase(): Promise<void> {
-  await import(BASE_ENTRY.href);
+  // A literal path: the base bundle (dist/kanade-agent.mjs) carries the daemon inside it.
+  await import("../main.js");
 }
 
 function printVersion(version: string): void {

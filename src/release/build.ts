@@ -3,7 +3,7 @@
 
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import {
@@ -17,30 +17,49 @@ import { packTar } from "../services/selfupdate/tarWriter.js";
  * The version is not baked in: the bundle reads `../package.json` next to it (src/version.ts), so
  * one bundle serves any package version.
  */
-const BANNER = [
-  "#!/usr/bin/env node",
+const REQUIRE_SHIM = [
   'import { createRequire as __kanadeCreateRequire } from "node:module";',
   "const require = __kanadeCreateRequire(import.meta.url);",
-].join("\n");
+];
 
-/** Bundles the daemon entry (`src/main.ts`) of the checkout at `root` into one ESM file. */
-export async function bundleAgent(root: string): Promise<Buffer> {
+/** One ESM file holding `entry` and everything it imports, dependencies included. */
+async function bundle(root: string, entry: string, banner: string[]): Promise<Buffer> {
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [join(root, "src", "main.ts")],
+    entryPoints: [join(root, entry)],
     bundle: true,
     platform: "node",
     format: "esm",
     target: "node20",
     write: false,
     outfile: "agent.mjs",
-    banner: { js: BANNER },
+    banner: { js: banner.join("\n") },
     legalComments: "none",
     logLevel: "error",
   });
   const out = result.outputFiles.find((f) => f.path.endsWith(".mjs"));
-  if (!out) throw new Error("esbuild produced no bundle");
+  if (!out) throw new Error(`esbuild produced no bundle of ${entry}`);
   return Buffer.from(out.contents);
+}
+
+/** Bundles the daemon entry (`src/main.ts`) of the checkout at `root` into one ESM file. */
+export function bundleAgent(root: string): Promise<Buffer> {
+  return bundle(root, join("src", "main.ts"), ["#!/usr/bin/env node", ...REQUIRE_SHIM]);
+}
+
+/** Where `npm run build` puts the base install's bundle; `bin/kanade-agent.js` imports it. */
+export const BASE_BUNDLE = join("dist", "kanade-agent.mjs");
+
+/**
+ * The base install as one file: the launcher (`src/launcher/main.ts`) with the daemon it imports.
+ * Run from `dist/`'s ~400 modules the idle agent held ~4 MiB more (each module's record, source
+ * and top-level code; whole packages where the daemon uses a part, such as zod's ~60 locales).
+ */
+export async function writeBaseBundle(root: string): Promise<string> {
+  const file = join(root, BASE_BUNDLE);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, await bundle(root, join("src", "launcher", "main.ts"), REQUIRE_SHIM));
+  return file;
 }
 
 /** `package/package.json` of a release: what the launcher and the self-updater check. */

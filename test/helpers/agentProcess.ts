@@ -10,7 +10,8 @@ import { sleep } from "./waitFor.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const AGENT_BIN = join(REPO_ROOT, "bin", "kanade-agent.js");
-const DIST_MAIN = join(REPO_ROOT, "dist", "main.js");
+/** What `bin/kanade-agent.js` runs: the last file `npm run build` writes. */
+const BASE_BUNDLE = join(REPO_ROOT, "dist", "kanade-agent.mjs");
 const MAX_LOG_LINES = 50_000;
 
 export interface LogLine {
@@ -333,12 +334,12 @@ function exitText(e: AgentExit): string {
 }
 
 /**
- * Builds `dist/` when `dist/main.js` is missing (a fresh checkout where `npm run build` was not
- * run). Call it in `beforeAll` of a file that starts agents. Several workers may call it at once: a
- * lock folder makes them build one at a time.
+ * Builds `dist/` when its last file, `dist/kanade-agent.mjs`, is missing (a fresh checkout where
+ * `npm run build` was not run). Call it in `beforeAll` of a file that starts agents. Several
+ * workers may call it at once: a lock folder makes them build one at a time.
  */
 export async function ensureAgentBuilt(timeoutMs = 120_000): Promise<void> {
-  if (existsSync(DIST_MAIN)) return;
+  if (existsSync(BASE_BUNDLE)) return;
   // `.tmp/` is git-ignored; mkdir is atomic, so the folder works as a lock.
   mkdirSync(join(REPO_ROOT, ".tmp"), { recursive: true });
   const lock = join(REPO_ROOT, ".tmp", "dist-build.lock");
@@ -353,17 +354,11 @@ export async function ensureAgentBuilt(timeoutMs = 120_000): Promise<void> {
     }
   }
   try {
-    if (existsSync(DIST_MAIN)) return;
+    if (existsSync(BASE_BUNDLE)) return;
     try {
-      execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], {
-        cwd: REPO_ROOT,
-        stdio: "pipe",
-        timeout: timeoutMs,
-      });
+      execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe", timeout: timeoutMs });
     } catch (err) {
-      // tsc still emits when other files have type errors; only a missing entry point is fatal.
-      if (!existsSync(DIST_MAIN))
-        throw new Error(`building the agent failed: ${String(err)}`, { cause: err });
+      throw new Error(`building the agent failed: ${String(err)}`, { cause: err });
     }
   } finally {
     rmdirSync(lock);
@@ -373,7 +368,7 @@ export async function ensureAgentBuilt(timeoutMs = 120_000): Promise<void> {
 /** A hint for error messages when dist/ is older than the sources it was built from. */
 function staleBuildHint(): string {
   try {
-    const built = statSync(DIST_MAIN).mtimeMs;
+    const built = statSync(BASE_BUNDLE).mtimeMs;
     const newest = newestMtime(join(REPO_ROOT, "src"));
     return newest > built ? "\n(dist/ is older than src/: run `npm run build`)" : "";
   } catch {

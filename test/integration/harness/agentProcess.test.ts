@@ -118,7 +118,7 @@ describe("AgentProcess (helper behaviour, against a stand-in script)", () => {
   });
 });
 
-// The real daemon, through the installed entry point bin/kanade-agent.js → dist/main.js.
+// The real daemon, through the installed entry point bin/kanade-agent.js → the base bundle.
 describe("AgentProcess (the built agent)", () => {
   beforeAll(async () => {
     await ensureAgentBuilt();
