@@ -2,31 +2,16 @@
 // agent and prints one row per run; exits 1 when any promise was broken.
 
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
 import { CommanderError } from "commander";
-import { REPO_ROOT } from "../test/helpers/agentProcess.js";
+import { buildIsStale, REPO_ROOT } from "../test/helpers/agentProcess.js";
 import { parseRunnerArgs } from "./args.js";
 import { runScenario } from "./run.js";
 import { ALL_SCENARIOS } from "./scenarios/index.js";
 import { formatDetails, formatMs, formatTable, type ScenarioRow } from "./table.js";
 
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/**
- * The scenarios run `bin/kanade-agent.js`, i.e. the bundle `npm run build` writes last: rebuild
- * when `src/` is newer.
- */
+/** The scenarios run `bin/kanade-agent.js`, i.e. what `npm run build` made: rebuild it if stale. */
 function ensureFreshBuild(): void {
-  const bundle = join(REPO_ROOT, "dist", "kanade-agent.mjs");
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestMtime(join(REPO_ROOT, "src"))) return;
+  if (!buildIsStale()) return;
   process.stderr.write("faults: dist/ is missing or older than src/, building…\n");
   execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe" });
 }

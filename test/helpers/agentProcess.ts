@@ -365,12 +365,18 @@ export async function ensureAgentBuilt(timeoutMs = 120_000): Promise<void> {
   }
 }
 
+/** The build is missing, or older than a file of `src/`. */
+export function buildIsStale(): boolean {
+  if (!existsSync(BASE_BUNDLE)) return true;
+  return newestMtime(join(REPO_ROOT, "src")) > statSync(BASE_BUNDLE).mtimeMs;
+}
+
 /** A hint for error messages when dist/ is older than the sources it was built from. */
 function staleBuildHint(): string {
   try {
-    const built = statSync(BASE_BUNDLE).mtimeMs;
-    const newest = newestMtime(join(REPO_ROOT, "src"));
-    return newest > built ? "\n(dist/ is older than src/: run `npm run build`)" : "";
+    return existsSync(BASE_BUNDLE) && buildIsStale()
+      ? "\n(dist/ is older than src/: run `npm run build`)"
+      : "";
   } catch {
     return "";
   }
