@@ -3,8 +3,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HOT_PATH_V8_FLAGS, optimiseSoonerOnce } from "../../../src/services/perf/tiering.js";
+import { captureLog } from "../../helpers/captureLog.js";
 import { tempDir } from "../../helpers/tmp.js";
-import { captureLog } from "../signing/kit.js";
 
 // A function of a few dozen bytecodes called 200 times, as a command-path function is over a
 // few hundred commands; then whether TurboFan optimised it (%GetOptimizationStatus bit 4).

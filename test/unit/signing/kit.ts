@@ -1,8 +1,6 @@
-// Shared by the signing unit tests: the fixture vector, a settable clock and a log catcher.
+// Shared by the signing unit tests: the fixture vector and a settable clock.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { pino } from "pino";
-import type { Logger } from "../../../src/services/logging/logger.js";
 import type { Clock } from "../../../src/services/time/clock.js";
 
 export const FIXTURE_DIR = fileURLToPath(new URL("../../fixtures/wire/", import.meta.url));
@@ -44,25 +42,4 @@ export class ManualClock implements Clock {
     this.wall += ms;
     this.mono += ms;
   }
-}
-
-export interface CapturedLog {
-  log: Logger;
-  lines: Record<string, unknown>[];
-  /** Lines at `level` (pino number: 40 warn, 30 info, 20 debug) whose msg matches. */
-  at(level: number, msg?: RegExp): Record<string, unknown>[];
-}
-
-export function captureLog(): CapturedLog {
-  const lines: Record<string, unknown>[] = [];
-  const log = pino(
-    { level: "debug", base: undefined },
-    { write: (s: string) => lines.push(JSON.parse(s) as Record<string, unknown>) },
-  );
-  return {
-    log,
-    lines,
-    at: (level, msg) =>
-      lines.filter((l) => l.level === level && (msg === undefined || msg.test(String(l.msg)))),
-  };
 }

@@ -17,10 +17,11 @@ import {
 import { signCommandBody } from "../../../src/services/signing/sign.js";
 import { encodeCommand } from "../../../src/services/wire/index.js";
 import type { Command } from "../../../src/services/wire/types.js";
+import { captureLog } from "../../helpers/captureLog.js";
 import { sampleCommand } from "../../helpers/commands.js";
 import { removeTempDir, tempDir } from "../../helpers/tmp.js";
 import { waitFor } from "../../helpers/waitFor.js";
-import { captureLog, ManualClock, vector, vectorSeed } from "./kit.js";
+import { ManualClock, vector, vectorSeed } from "./kit.js";
 
 const ledgers: Ledger[] = [];
 afterEach(async () => {

@@ -10,8 +10,9 @@ import {
 } from "../../../src/services/signing/index.js";
 import { classifyCommandMessage } from "../../../src/services/wire/commandEnvelope.js";
 import type { Command } from "../../../src/services/wire/types.js";
+import { captureLog } from "../../helpers/captureLog.js";
 import { sampleCommand } from "../../helpers/commands.js";
-import { captureLog, lookup, ManualClock, utf8, vector } from "./kit.js";
+import { lookup, ManualClock, utf8, vector } from "./kit.js";
 
 const PC = "PC1";
 const T0 = vector.at_ms + 5_000;
