@@ -30,4 +30,9 @@ describe("the base install's bundle (dist/kanade-agent.mjs)", () => {
     expect(run("--version").trim()).toBe(version);
     expect(run("--help")).toMatch(/^Usage: kanade-agent \[options\]/);
   });
+
+  it("is pure ASCII, so that V8 keeps its source as a one-byte string", () => {
+    const bytes = readFileSync(join(REPO_ROOT, "dist", "kanade-agent.mjs"));
+    expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1);
+  });
 });
