@@ -61,6 +61,8 @@ describe("simulated agents", () => {
     );
     // Both copies (live and replay) reached every agent; each answered once.
     await waitFor(() => agents.every((a) => a.duplicatesDropped >= 1), { what: "replay copies" });
+    // The stream can hold a result before its publisher has read the PubAck (a loaded machine).
+    await waitFor(() => agents.every((a) => a.resultsPublished >= 1), { what: "PubAcks read" });
     expect(count).toBe(3);
     expect(agents.map((a) => a.resultsPublished)).toEqual([1, 1, 1]);
     expect(proxies.map((p) => p.acceptedAt.length)).toEqual([1, 1, 1]);
