@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { build } from "esbuild";
 import {
+  BASE_BUNDLE_ENTRY,
   DEFAULT_RELEASE_ENTRY,
   RELEASE_PACKAGE_NAME,
 } from "../services/selfupdate/releasePackage.js";
@@ -46,8 +47,8 @@ async function bundle(root: string, entry: string, banner: string[]): Promise<Bu
  * esbuild escapes non-ASCII characters in code but keeps them in the comments it carries over
  * (a "—" or "’" in a dependency's comment). One such character makes V8 hold the whole source
  * as a two-byte string: the 3.6 MB bundle took 7.3 MB of heap, for the life of the process.
- * Escaped, the comments still read and nothing else changes (esbuild leaves no other non-ASCII;
- * were there any, `\uXXXX` means the same character in a string, a template or a regex).
+ * Escaped, the comments still read and the code is the same: esbuild leaves non-ASCII nowhere
+ * else (in a string, a template or a regex `\uXXXX` would mean the same character anyway).
  */
 export function asciiOnly(source: string): string {
   return source.replace(/[\u0080-\uffff]/g, (c) =>
@@ -61,16 +62,13 @@ export function bundleAgent(root: string): Promise<Buffer> {
   return bundle(root, join("src", "main.ts"), ["#!/usr/bin/env node", ...REQUIRE_SHIM]);
 }
 
-/** Where `npm run build` puts the base install's bundle; `bin/kanade-agent.js` imports it. */
-export const BASE_BUNDLE = join("dist", "kanade-agent.mjs");
-
 /**
  * The base install as one file: the launcher (`src/launcher/main.ts`) with the daemon it imports.
  * Run from `dist/`'s ~400 modules the idle agent held ~4 MiB more (each module's record, source
  * and top-level code; whole packages where the daemon uses a part, such as zod's ~60 locales).
  */
 export async function writeBaseBundle(root: string): Promise<string> {
-  const file = join(root, BASE_BUNDLE);
+  const file = join(root, BASE_BUNDLE_ENTRY);
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, await bundle(root, join("src", "launcher", "main.ts"), REQUIRE_SHIM));
   return file;

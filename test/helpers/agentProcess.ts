@@ -5,13 +5,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "smol-toml";
 import { NODE_FLAGS } from "../../src/launcher/nodeFlags.js";
+import { BASE_BUNDLE_ENTRY } from "../../src/services/selfupdate/releasePackage.js";
 import { killAtExit, tempDir } from "./tmp.js";
 import { sleep } from "./waitFor.js";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const AGENT_BIN = join(REPO_ROOT, "bin", "kanade-agent.js");
 /** What `bin/kanade-agent.js` runs: the last file `npm run build` writes. */
-const BASE_BUNDLE = join(REPO_ROOT, "dist", "kanade-agent.mjs");
+const BASE_BUNDLE = join(REPO_ROOT, BASE_BUNDLE_ENTRY);
 const MAX_LOG_LINES = 50_000;
 
 export interface LogLine {

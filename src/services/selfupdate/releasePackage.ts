@@ -7,6 +7,8 @@ import { join } from "node:path";
 export const RELEASE_PACKAGE_NAME = "kanade-agent";
 /** The entry when the manifest names no `main`. */
 export const DEFAULT_RELEASE_ENTRY = "dist/agent.mjs";
+/** The base install's bundle (launcher + daemon), which `bin/kanade-agent.js` imports. */
+export const BASE_BUNDLE_ENTRY = "dist/kanade-agent.mjs";
 const MAX_MANIFEST_BYTES = 1024 * 1024;
 
 export interface ReleaseManifest {

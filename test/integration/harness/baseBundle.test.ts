@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import { BASE_BUNDLE_ENTRY } from "../../../src/services/selfupdate/releasePackage.js";
 import { ensureAgentBuilt, REPO_ROOT } from "../../helpers/agentProcess.js";
 import { tempDir } from "../../helpers/tmp.js";
 
@@ -14,10 +15,7 @@ describe("the base install's bundle (dist/kanade-agent.mjs)", () => {
     mkdirSync(join(dir, "bin"));
     mkdirSync(join(dir, "dist"));
     copyFileSync(join(REPO_ROOT, "bin", "kanade-agent.js"), join(dir, "bin", "kanade-agent.js"));
-    copyFileSync(
-      join(REPO_ROOT, "dist", "kanade-agent.mjs"),
-      join(dir, "dist", "kanade-agent.mjs"),
-    );
+    copyFileSync(join(REPO_ROOT, BASE_BUNDLE_ENTRY), join(dir, BASE_BUNDLE_ENTRY));
     copyFileSync(join(REPO_ROOT, "package.json"), join(dir, "package.json"));
     const run = (arg: string) =>
       execFileSync(process.execPath, [join(dir, "bin", "kanade-agent.js"), arg], {
@@ -32,7 +30,7 @@ describe("the base install's bundle (dist/kanade-agent.mjs)", () => {
   });
 
   it("is pure ASCII, so that V8 keeps its source as a one-byte string", () => {
-    const bytes = readFileSync(join(REPO_ROOT, "dist", "kanade-agent.mjs"));
+    const bytes = readFileSync(join(REPO_ROOT, BASE_BUNDLE_ENTRY));
     expect(bytes.findIndex((b) => b > 0x7f)).toBe(-1);
   });
 });
