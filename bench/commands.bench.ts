@@ -157,14 +157,14 @@ function cpuMs(pid: number): number {
 }
 
 /** CPU of the agent, of its spawn helpers (their own, not their children's) and of the broker. */
-function agentCpuMs(pid: number): { agent: number; helpers: number; broker: number } {
+function commandPathCpuMs(pid: number): { agent: number; helpers: number; broker: number } {
   let helpers = 0;
   for (const helper of childrenMatching(pid, HELPER_PROCESS_TITLE)) helpers += cpuMs(helper);
   return { agent: cpuMs(pid), helpers, broker: cpuMs(server.pid) };
 }
 
-type AgentCpu = ReturnType<typeof agentCpuMs>;
-const cpuPerCommand = (before: AgentCpu, after: AgentCpu, commands: number) =>
+type PathCpu = ReturnType<typeof commandPathCpuMs>;
+const cpuPerCommand = (before: PathCpu, after: PathCpu, commands: number) =>
   `CPU per command: agent ${((after.agent - before.agent) / commands).toFixed(2)} ms, spawn helpers ${((after.helpers - before.helpers) / commands).toFixed(2)} ms, broker ${((after.broker - before.broker) / commands).toFixed(2)} ms`;
 
 const server = await NatsServer.start();
@@ -176,9 +176,9 @@ const agent = await AgentProcess.start({ natsUrl: server.url, id: PC, log: { lev
 await new Promise((r) => setTimeout(r, 1500)); // connected, replay consumer up
 try {
   await roundTrips(nc, WARM_UP); // warm-up (JIT, page cache) — not measured
-  const rtCpuBefore = agentCpuMs(agent.pid!);
+  const rtCpuBefore = commandPathCpuMs(agent.pid!);
   const { floor, agent: rt } = await roundTrips(nc);
-  const rtCpuAfter = agentCpuMs(agent.pid!);
+  const rtCpuAfter = commandPathCpuMs(agent.pid!);
   console.log(
     `round trip (n=${ROUND_TRIPS}): floor (NATS request + bare spawn) p50 ${ms(pct(floor, 50))} p99 ${ms(pct(floor, 99))}`,
   );
@@ -193,9 +193,9 @@ try {
     const bare = await bareBurst();
     // Where the CPU of a command goes; the helpers' share of the agent's, taken in the same round,
     // does not move with the VM's speed as the rates do.
-    const cpuBefore = agentCpuMs(agent.pid!);
+    const cpuBefore = commandPathCpuMs(agent.pid!);
     const burst = await agentBurst(nc);
-    const cpuAfter = agentCpuMs(agent.pid!);
+    const cpuAfter = commandPathCpuMs(agent.pid!);
     ratios.push(burst / bare);
     console.log(
       `burst ${round}/${BURST_ROUNDS} (n=${BURST}, ${cpus().length} at once): bare spawns ${bare.toFixed(0)}/s, agent ${burst.toFixed(0)} commands/s, ratio ${(burst / bare).toFixed(2)}; ${cpuPerCommand(cpuBefore, cpuAfter, BURST)}`,

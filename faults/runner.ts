@@ -1,9 +1,8 @@
 // `npm run faults [-- --seed N --repeat N --only name]`: runs the scenarios against the built
 // agent and prints one row per run; exits 1 when any promise was broken.
 
-import { execFileSync } from "node:child_process";
 import { CommanderError } from "commander";
-import { buildIsStale, REPO_ROOT } from "../test/helpers/agentProcess.js";
+import { buildAgent, buildIsStale } from "../test/helpers/agentProcess.js";
 import { parseRunnerArgs } from "./args.js";
 import { runScenario } from "./run.js";
 import { ALL_SCENARIOS } from "./scenarios/index.js";
@@ -13,7 +12,7 @@ import { formatDetails, formatMs, formatTable, type ScenarioRow } from "./table.
 function ensureFreshBuild(): void {
   if (!buildIsStale()) return;
   process.stderr.write("faults: dist/ is missing or older than src/, building…\n");
-  execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe" });
+  buildAgent();
 }
 
 async function main(): Promise<number> {

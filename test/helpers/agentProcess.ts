@@ -355,14 +355,18 @@ export async function ensureAgentBuilt(timeoutMs = 120_000): Promise<void> {
     }
   }
   try {
-    if (existsSync(BASE_BUNDLE)) return;
-    try {
-      execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe", timeout: timeoutMs });
-    } catch (err) {
-      throw new Error(`building the agent failed: ${String(err)}`, { cause: err });
-    }
+    if (!existsSync(BASE_BUNDLE)) buildAgent(timeoutMs);
   } finally {
     rmdirSync(lock);
+  }
+}
+
+/** `npm run build`: tsc, then the base bundle that `bin/kanade-agent.js` runs. */
+export function buildAgent(timeoutMs = 120_000): void {
+  try {
+    execFileSync("npm", ["run", "build"], { cwd: REPO_ROOT, stdio: "pipe", timeout: timeoutMs });
+  } catch (err) {
+    throw new Error(`building the agent failed: ${String(err)}`, { cause: err });
   }
 }
 
